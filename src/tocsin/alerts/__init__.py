@@ -1,0 +1,1 @@
+"""Alert intake: adapters, de-duplication, routing, grouping, noise control, heartbeats."""

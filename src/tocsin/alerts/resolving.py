@@ -1,0 +1,140 @@
+"""Resolving alerts by key, except where flapping detection holds a resolve back.
+
+A resolve ends one open/resolve cycle of its key. The key's recent resolve times (`alert_flaps`) say whether
+it has now cycled too often (tocsin.alerts.flapping): then the alert stays open, marked flapping, and a timer
+resolves it once it has stayed quiet for the flapping window; a trigger meanwhile cancels that (the upsert
+clears `held_resolve_at`). Resolves of an alert already flapping are held the same way, silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tocsin.alerts import bulk_pg
+from tocsin.alerts.flapping import FlapPolicy, record_resolve
+from tocsin.alerts.grouping import Touch
+from tocsin.alerts.models import OPEN_ALERT, Alert, AlertFlap, AlertStatus
+from tocsin.alerts.summary import Did
+from tocsin.db import dialect_of, upsert_insert
+from tocsin.engine import service as engine
+
+TIMER = "alerts.flap"
+OFF = FlapPolicy(cycles=0)
+_ALERTS = cast(Table, Alert.__table__)
+_CHUNK = 1000
+_FAST = {"synchronize_session": False}
+
+Key = tuple[int, str]
+
+
+async def resolve(
+    session: AsyncSession, keys: Sequence[Key], now: datetime, policies: Mapping[int, FlapPolicy]
+) -> list[Touch]:
+    """Resolve the open alert of each key (no open alert: nothing), or hold it if flapping; `policies` by
+    integration id (absent: no flapping detection). Returns what became of each alert."""
+    keys = sorted(keys)
+    touches: list[Touch] = []
+    for start in range(0, len(keys), _CHUNK):
+        touches += await _resolve_chunk(session, keys[start : start + _CHUNK], now, policies)
+    return touches
+
+
+async def _resolve_chunk(
+    session: AsyncSession, keys: Sequence[Key], now: datetime, policies: Mapping[int, FlapPolicy]
+) -> list[Touch]:
+    rows = (
+        await session.execute(
+            select(
+                _ALERTS.c.id,
+                _ALERTS.c.integration_id,
+                _ALERTS.c.dedup_key,
+                _ALERTS.c.summary,
+                _ALERTS.c.incident_id,
+                _ALERTS.c.flapping,
+            )
+            .where(bulk_pg.keys_matching(session, _ALERTS, keys), text(OPEN_ALERT))
+            .order_by(_ALERTS.c.id)
+        )
+    ).all()
+    watched = [r for r in rows if not r.flapping and policies.get(r.integration_id, OFF).enabled]
+    history = await _history(session, [(r.integration_id, r.dedup_key) for r in watched])
+    remembered: list[dict[str, Any]] = []
+    held: dict[int, FlapPolicy] = {r.id: policies.get(r.integration_id, OFF) for r in rows if r.flapping}
+    starts_flapping: set[int] = set()
+    for r in watched:
+        policy = policies[r.integration_id]
+        times, flapping = record_resolve(history.get((r.integration_id, r.dedup_key), []), now, policy)
+        remembered.append(
+            {
+                "integration_id": r.integration_id,
+                "dedup_key": r.dedup_key,
+                "resolved_times": [t.isoformat() for t in times],
+            }
+        )
+        if flapping:
+            held[r.id] = policy
+            starts_flapping.add(r.id)
+    if remembered:
+        insert = upsert_insert(dialect_of(session))(AlertFlap)
+        await session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["integration_id", "dedup_key"],
+                set_={"resolved_times": insert.excluded.resolved_times},
+            ),
+            remembered,
+        )
+    resolving = [r.id for r in rows if r.id not in held]
+    resolved: set[int] = set()
+    if resolving:
+        resolved = set(
+            await session.scalars(
+                update(Alert)
+                .where(Alert.id.in_(resolving), text(OPEN_ALERT))
+                .values(status=AlertStatus.resolved.value, resolved_at=now, held_resolve_at=None)
+                .returning(Alert.id),
+                execution_options=_FAST,
+            )
+        )
+    if held:
+        await _hold(session, held, now)
+    touches = []
+    for r in rows:
+        key = (r.integration_id, r.dedup_key)
+        if r.id in resolved:
+            touches.append(Touch(r.id, key, Did.resolved, r.summary, r.incident_id))
+        elif r.id in starts_flapping:
+            touches.append(Touch(r.id, key, Did.flapping, r.summary, r.incident_id))
+    return touches
+
+
+async def _history(session: AsyncSession, keys: Sequence[Key]) -> dict[Key, list[datetime]]:
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(AlertFlap.integration_id, AlertFlap.dedup_key, AlertFlap.resolved_times).where(
+            tuple_(AlertFlap.integration_id, AlertFlap.dedup_key).in_(list(keys))
+        )
+    )
+    return {(r[0], r[1]): [datetime.fromisoformat(t) for t in r[2]] for r in rows}
+
+
+async def _hold(session: AsyncSession, held: Mapping[int, FlapPolicy], now: datetime) -> None:
+    """Keep these alerts open, flapping, and resolve each once it has been quiet for its window."""
+    await session.execute(
+        update(Alert).where(Alert.id.in_(sorted(held))).values(flapping=True, held_resolve_at=now),
+        execution_options=_FAST,
+    )
+    for alert_id, policy in sorted(held.items()):
+        window = policy.window if policy.enabled else FlapPolicy().window
+        await engine.schedule(
+            session=session,
+            kind=TIMER,
+            subject=str(alert_id),
+            due_at=now + window,
+            payload={"quiet_seconds": int(window.total_seconds())},
+        )

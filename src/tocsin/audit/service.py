@@ -1,0 +1,149 @@
+"""Recording changes into the audit chain and verifying it.
+
+Services call `record()` during a unit of work; the entries are buffered on the session and chained by
+`seal()` right before commit, under a lock (an advisory lock on PostgreSQL, the write lock on SQLite),
+so concurrent processes never fork the chain and the lock is held only for the final insert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tocsin.audit.chain import GENESIS, Link, jsonable, row_hash
+from tocsin.audit.models import AuditEntry, AuditHead
+from tocsin.db import dialect_of, upsert_insert, utcnow
+
+_BUFFER = "tocsin_audit"
+_PG_AUDIT_LOCK = 7_270_001
+
+
+@dataclass(frozen=True)
+class Pending:
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    before: Any
+    after: Any
+
+
+def record(
+    *,
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    before: Any = None,
+    after: Any = None,
+) -> None:
+    """Queue one audit entry; it is chained and written when the unit of work commits."""
+    session.info.setdefault(_BUFFER, []).append(
+        Pending(actor, action, entity_type, str(entity_id), jsonable(before), jsonable(after))
+    )
+
+
+async def seal(session: AsyncSession) -> None:
+    """Append the session's queued entries to the chain; called by the unit of work just before commit."""
+    pending: list[Pending] = session.info.pop(_BUFFER, [])
+    if not pending:
+        return
+    await session.flush()
+    dialect = dialect_of(session)
+    if dialect == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+    last = (
+        await session.execute(
+            select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+        )
+    ).first()
+    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    now = utcnow()
+    for p in pending:
+        seq += 1
+        link = Link(seq, now, p.actor, p.action, p.entity_type, p.entity_id, p.before, p.after)
+        digest = row_hash(prev, link)
+        session.add(
+            AuditEntry(
+                seq=seq,
+                at=now,
+                actor=p.actor,
+                action=p.action,
+                entity_type=p.entity_type,
+                entity_id=p.entity_id,
+                before=p.before,
+                after=p.after,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
+        prev = digest
+    await session.flush()
+    stmt = upsert_insert(dialect)(AuditHead).values(id=1, seq=seq, hash=prev)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={"seq": seq, "hash": prev}))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    length: int
+    first_bad: int | None
+    reason: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad is None
+
+
+def _rows(conn: Connection, batch: int = 5000) -> Iterator[AuditEntry]:
+    after = 0
+    while True:
+        rows = conn.execute(
+            select(AuditEntry.__table__).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        for r in rows:
+            yield AuditEntry(**r._mapping)
+        after = rows[-1].seq
+
+
+def verify(conn: Connection) -> Verdict:
+    """Recompute the whole chain; name the first sequence number whose row or link does not hold."""
+    prev, expected, count = GENESIS, 1, 0
+    for row in _rows(conn):
+        if row.seq != expected:
+            return Verdict(count, expected, f"row {expected} is missing (next row found is {row.seq})")
+        if row.prev_hash != prev:
+            return Verdict(count, row.seq, f"row {row.seq} does not link to the row before it")
+        link = Link(
+            row.seq, row.at, row.actor, row.action, row.entity_type, row.entity_id, row.before, row.after
+        )
+        digest = row_hash(prev, link)
+        if digest != row.hash:
+            return Verdict(count, row.seq, f"row {row.seq} was altered (its hash does not match its content)")
+        prev, expected, count = digest, expected + 1, count + 1
+    head = conn.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
+    if head is not None and (head.seq != count or head.hash != prev):
+        return Verdict(
+            count,
+            count + 1 if head.seq > count else head.seq,
+            f"the chain ends at row {count} but its recorded head is row {head.seq}",
+        )
+    return Verdict(count, None, None)
+
+
+async def entries_for(
+    *, session: AsyncSession, entity_type: str, entity_id: object, limit: int = 200
+) -> list[AuditEntry]:
+    rows = await session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == str(entity_id))
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+    )
+    return list(rows)

@@ -1,0 +1,1 @@
+"""Services, components, business areas, assets and their dependencies (CMDB-lite)."""

@@ -1,0 +1,1 @@
+"""Stakeholder communication: updates, cadence reminders, status page."""

@@ -1,0 +1,220 @@
+"""Database engines and units of work: URL normalisation, SQLite pragmas, one writer path, UTC datetimes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every table; constraint names are deterministic so migrations can name them."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC on every backend (SQLite would otherwise drop the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# JSON on every backend, JSONB on PostgreSQL (indexable, compact).
+JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# Integer primary keys that are BIGINT on PostgreSQL yet still INTEGER PRIMARY KEY (rowid) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """The one clock: aware UTC now (time-machine moves it in tests)."""
+    return datetime.now(UTC)
+
+
+def async_url(url: str) -> str:
+    """Pick the async driver for a plain sqlite:// or postgresql:// URL."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return str(u.set(drivername="sqlite+aiosqlite"))
+    if backend in ("postgresql", "postgres"):
+        return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db")
+
+
+def sync_url(url: str) -> str:
+    """Pick the synchronous driver (Alembic, audit verify) for the same URL."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return str(u.set(drivername="sqlite"))
+    if backend in ("postgresql", "postgres"):
+        return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db")
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        from pathlib import Path
+
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _install_sqlite_hooks(engine: Engine, *, foreign_keys: bool = True) -> None:
+    """WAL, busy timeout, foreign keys; BEGIN IMMEDIATE for writers so they queue instead of failing.
+
+    Migrations run without foreign-key enforcement: batch mode rebuilds tables by copy-and-rename, which
+    would otherwise cascade deletes into the rows that point at the old table.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("tocsin_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_sync_engine(url: str, *, migrations: bool = False) -> Engine:
+    """A synchronous engine for Alembic and command-line checks."""
+    if is_sqlite(url):
+        _ensure_sqlite_dir(url)
+    engine = create_engine(sync_url(url))
+    if is_sqlite(url):
+        _install_sqlite_hooks(engine, foreign_keys=not migrations)
+    return engine
+
+
+class Database:
+    """The process's engine plus its two doors: `read()` for queries and `write()` for units of work.
+
+    On SQLite every writer in the process goes through one lock (and BEGIN IMMEDIATE), which keeps
+    p99 latency flat instead of letting writers collide on the database lock.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        before_commit: Sequence[Callable[[AsyncSession], Awaitable[None]]] = (),
+        after_commit: Sequence[Callable[[dict[str, Any]], None]] = (),
+    ) -> None:
+        self.url = url
+        self.before_commit = list(before_commit)
+        # Called with the session's `info` dict once a unit of work has committed (e.g. to wake the engine).
+        self.after_commit = list(after_commit)
+        self.sqlite = is_sqlite(url)
+        if self.sqlite:
+            _ensure_sqlite_dir(url)
+            self.engine: AsyncEngine = create_async_engine(async_url(url), pool_size=pool_size + 5)
+            _install_sqlite_hooks(self.engine.sync_engine)
+        else:
+            self.engine = create_async_engine(
+                async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+            )
+        self._reader = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._writer = async_sessionmaker(
+            self.engine.execution_options(tocsin_write=True), expire_on_commit=False, autoflush=True
+        )
+        self._write_lock = asyncio.Lock() if self.sqlite else None
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.sqlite else "postgresql"
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries; closed at the end (objects stay readable, detached)."""
+        async with self._reader() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commits once at the end (after the before-commit hooks, e.g. audit sealing),
+        rolls back on any exception."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._write_lock is not None:
+                await stack.enter_async_context(self._write_lock)
+            session = await stack.enter_async_context(self._writer())
+            async with session.begin():
+                yield session
+                await self._before_commit(session)
+            info = dict(session.info)
+        for hook in self.after_commit:
+            hook(info)
+
+    async def _before_commit(self, session: AsyncSession) -> None:
+        for hook in self.before_commit:
+            await hook(session)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def upsert_insert(dialect_name: str) -> Any:
+    """The dialect's INSERT construct that supports ON CONFLICT."""
+    return sqlite.insert if dialect_name == "sqlite" else postgresql.insert
+
+
+__all__ = [
+    "Base",
+    "BigId",
+    "Database",
+    "JSONType",
+    "UTCDateTime",
+    "async_url",
+    "make_sync_engine",
+    "sync_url",
+    "upsert_insert",
+    "utcnow",
+]
+
+
+def dialect_of(session: AsyncSession) -> str:
+    """'sqlite' or 'postgresql' for the session's engine."""
+    return session.get_bind().dialect.name

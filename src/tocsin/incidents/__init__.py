@@ -1,0 +1,1 @@
+"""Incident records: types, priority matrix, lifecycle, roles, notes and timeline."""

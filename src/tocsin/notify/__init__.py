@@ -1,0 +1,1 @@
+"""Notifications: outbox, channels (email, Slack, Teams, webhook), contact rules, templates."""

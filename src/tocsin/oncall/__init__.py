@@ -1,0 +1,1 @@
+"""On-call: rotations, schedules, overrides, escalation policies, who is on call."""
