@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from harness import Run, bench, drive, fresh_database, note, pg_available, serve, tocsin_cli
+from harness import Run, bench, drive, fresh_database, machine_speed, note, pg_available, serve, tocsin_cli
 
 from tocsin.db import make_sync_engine
 from tocsin.incidents.matrix import DEFAULT as DEFAULT_MATRIX
@@ -194,6 +194,7 @@ def main() -> None:
     parser.add_argument("--saturation", type=int, default=16, help="clients for the saturation run (0: skip)")
     parser.add_argument("--db", default="sqlite,postgres")
     args = parser.parse_args()
+    machine_speed()
     note(
         f"{args.incidents} incidents, {args.requests} requests per operation, {args.concurrency} clients "
         f"(saturation run: {args.saturation})"

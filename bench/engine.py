@@ -34,7 +34,7 @@ from sqlalchemy import bindparam, insert, inspect, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import bench, free_port, fresh_database, note, pg_available, tocsin_cli
+from harness import bench, free_port, fresh_database, machine_speed, note, pg_available, tocsin_cli
 
 from tocsin.auth import service as auth
 from tocsin.auth.models import Role
@@ -331,6 +331,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=defaults["concurrency"].default)
     parser.add_argument("--batch", type=int, default=defaults["batch"].default)
     args = parser.parse_args()
+    machine_speed()
     note(f"worker: concurrency {args.concurrency}, batch {args.batch} (Worker defaults unless given)")
     for kind in args.databases.split(","):
         if kind == "postgres" and not pg_available():

@@ -37,6 +37,16 @@ def note(text: str) -> None:
     print(f"# {text}", flush=True)
 
 
+def machine_speed() -> None:
+    """Print how long this machine takes for a fixed pure-Python loop, so figures from different
+    machines (or a busy one) can be compared: about 1 s on a recent desktop core."""
+    began = time.perf_counter()
+    total = 0
+    for i in range(20_000_000):
+        total += i
+    bench("machine.python_loop_s", round(time.perf_counter() - began, 2), "s")
+
+
 @contextlib.contextmanager
 def fresh_database(kind: str) -> Iterator[str]:
     """An empty SQLite file or a throwaway PostgreSQL database, removed afterwards."""

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness import Run, bench, fresh_database, note, pg_available, serve
+from harness import Run, bench, fresh_database, machine_speed, note, pg_available, serve
 from sqlalchemy import func, select
 
 from tocsin.alerts.models import Alert
@@ -316,6 +316,7 @@ def main() -> None:
         "--only", type=lambda v: v.split(","), default=None, help="scenarios, comma-separated"
     )
     args = parser.parse_args()
+    machine_speed()
     with contextlib.suppress(ImportError):
         import uvloop
 

@@ -19,7 +19,7 @@ import time
 
 import httpx
 from api import seed
-from harness import Run, bench, drive, fresh_database, note, pg_available, serve, tocsin_cli
+from harness import Run, bench, drive, fresh_database, machine_speed, note, pg_available, serve, tocsin_cli
 
 QUEUES = [
     {},  # the default view: open incidents, newest first
@@ -100,6 +100,7 @@ def main() -> None:
     )
     parser.add_argument("--db", default="sqlite,postgres")
     args = parser.parse_args()
+    machine_speed()
     note(f"{args.incidents} incidents, {args.requests} requests per page, {args.concurrency} clients")
     for kind in args.db.split(","):
         if kind == "postgres" and not pg_available():

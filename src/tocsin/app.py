@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from tocsin import __version__, errors, health, migrate
 from tocsin.alerts import api as alerts_api
+from tocsin.alerts.api_intake import FastPath as intake_fast_path
 from tocsin.auth import api as auth_api
 from tocsin.auth.deps import ActorCache
 from tocsin.catalog import api as catalog_api
@@ -79,4 +80,5 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.mount("/static", web_ui.static_files(), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(intake_fast_path)  # outermost: alert webhooks skip the rest (see FastPath)
     return app

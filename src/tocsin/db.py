@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from tocsin import sqlite_inline
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -151,7 +153,12 @@ class Database:
         self.sqlite = is_sqlite(url)
         if self.sqlite:
             _ensure_sqlite_dir(url)
-            self.engine: AsyncEngine = create_async_engine(async_url(url), pool_size=pool_size + 5)
+            # Statements run on the event loop's thread; the few that may wait go to a thread (sqlite_inline).
+            self.engine: AsyncEngine = create_async_engine(
+                async_url(url),
+                async_creator=sqlite_inline.creator(make_url(url).database or ":memory:"),
+                pool_size=pool_size + 5,
+            )
             _install_sqlite_hooks(self.engine.sync_engine)
         else:
             self.engine = create_async_engine(
@@ -187,13 +194,33 @@ class Database:
             info = dict(session.info)
         for hook in self.after_commit:
             hook(info)
+        for callback in info.get(_ON_COMMIT, ()):
+            callback()
 
     async def _before_commit(self, session: AsyncSession) -> None:
         for hook in self.before_commit:
             await hook(session)
+        while writes := session.info.pop(_DEFERRED, None):
+            for write in writes:
+                await write(session)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_DEFERRED = "tocsin_deferred"
+_ON_COMMIT = "tocsin_on_commit"
+
+
+def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Call `callback()` once this unit of work has committed (never if it rolls back)."""
+    session.info.setdefault(_ON_COMMIT, []).append(callback)
+
+
+def defer(session: AsyncSession, write: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    """Run `write(session)` once, just before this unit of work commits, after the before-commit hooks:
+    for work gathered over the unit of work and written in one statement (e.g. timers)."""
+    session.info.setdefault(_DEFERRED, []).append(write)
 
 
 def upsert_insert(dialect_name: str) -> Any:
@@ -208,7 +235,9 @@ __all__ = [
     "JSONType",
     "UTCDateTime",
     "async_url",
+    "defer",
     "make_sync_engine",
+    "on_commit",
     "sync_url",
     "upsert_insert",
     "utcnow",

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin import config_cache
 from tocsin.comms.service import seed_comms
 from tocsin.incidents.seed import seed_incidents
 from tocsin.incidents.sla_config import seed_sla
@@ -17,5 +18,6 @@ SEEDERS: list[Seeder] = [seed_incidents, seed_sla, seed_comms]
 
 
 async def seed_defaults(session: AsyncSession) -> None:
+    config_cache.changed(session)
     for seeder in SEEDERS:
         await seeder(session)

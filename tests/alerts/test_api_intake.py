@@ -346,3 +346,21 @@ async def test_intake_is_not_behind_bearer_auth_and_api_tokens_open_no_intake(
     assert (
         await people.anonymous.get("/api/v1/alerts", headers={"Authorization": f"Bearer {key}"})
     ).status_code == 401
+
+
+async def test_the_fast_path_answers_as_the_app_would(people: People, make_integration: Make) -> None:
+    """Webhooks skip the framework's routing (alerts.api_intake.FastPath) yet answer with the same headers,
+    and whatever the fast path does not take still reaches the app."""
+    key = (await make_integration("alertmanager"))["key"]
+    taken = await people.anonymous.post(f"/intake/alertmanager/{key}", json=sample("alertmanager.json"))
+    assert taken.status_code == 202
+    assert taken.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in taken.headers["content-security-policy"]
+    refused = await people.anonymous.post("/intake/alertmanager/nope", json={})
+    assert (refused.status_code, refused.headers["x-frame-options"]) == (404, "DENY")
+    wrong_method = await people.anonymous.get(f"/intake/alertmanager/{key}")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["content-type"] == "application/problem+json"
+    no_key = await people.anonymous.post("/intake/alertmanager/", json={})
+    assert no_key.status_code == 404
+    assert (await people.anonymous.post(f"/intake/alertmanager/{key}/extra", json={})).status_code == 404

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 
 from tests.conftest import People
 from tests.incidents.conftest import API, RESOLVE, create, move, timeline
@@ -296,3 +299,22 @@ async def test_work_notes_stay_internal_and_reporters_see_only_stakeholder_entri
     for bad in (encode_cursor(["t", 2**70]), encode_cursor(["x", 1]), "%%%"):
         r = await people.viewer.client.get(f"{API}/incidents/{ref}/timeline", params={"cursor": bad})
         assert r.status_code == 422
+
+
+async def test_the_answer_to_a_create_is_what_reading_it_back_gives(people: People) -> None:
+    """The create answer is built from the unit of work's own state (no read-back); it must match a GET."""
+    admin = people.admin.client
+    ids = []
+    for slug in ("payments-api", "checkout-web"):
+        r = await admin.post(
+            f"{API}/services", json={"slug": slug, "name": slug, "owner_team_id": people.team_a}
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    with time_machine.travel(datetime(2026, 3, 2, 9, tzinfo=UTC), tick=False):  # same SLA time left
+        inc = await create(
+            people.responder, impact=1, urgency=1, team_id=people.team_a, service_ids=ids[::-1]
+        )
+        again = (await people.responder.client.get(f"{API}/incidents/{inc['ref']}")).json()
+    assert inc["service_ids"] == sorted(ids) and [c["kind"] for c in inc["sla"]] == ["response", "resolution"]
+    assert inc == again

@@ -7,6 +7,7 @@ so concurrent processes never fork the chain and the lock is held only for the f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -84,8 +85,15 @@ async def seal(session: AsyncSession) -> None:
         )
         prev = digest
     await session.flush()
-    stmt = upsert_insert(dialect)(AuditHead).values(id=1, seq=seq, hash=prev)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={"seq": seq, "hash": prev}))
+    await session.execute(_head_upsert(dialect), {"id": 1, "seq": seq, "hash": prev})
+
+
+@functools.cache
+def _head_upsert(dialect: str) -> Any:
+    stmt = upsert_insert(dialect)(AuditHead.__table__)
+    return stmt.on_conflict_do_update(
+        index_elements=["id"], set_={"seq": stmt.excluded.seq, "hash": stmt.excluded.hash}
+    )
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from types import MappingProxyType
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin import config_cache
 from tocsin.audit import service as audit
 from tocsin.auth.permissions import Actor, Can
 from tocsin.comms.models import CadenceRule
@@ -32,11 +34,14 @@ async def list_cadence(*, session: AsyncSession) -> list[CadenceRule]:
     )
 
 
+async def _load_intervals(session: AsyncSession) -> MappingProxyType[int, int | None]:
+    rows = await session.execute(select(CadenceRule.priority, CadenceRule.interval_minutes))
+    return MappingProxyType({int(p): m for p, m in rows})
+
+
 async def interval_for(*, session: AsyncSession, priority: int) -> timedelta | None:
     """How long stakeholders may go without an update on an open incident of `priority` (None: no cadence)."""
-    minutes = await session.scalar(
-        select(CadenceRule.interval_minutes).where(CadenceRule.priority == priority)
-    )
+    minutes = (await config_cache.cached(session, "comms_cadence", _load_intervals)).get(priority)
     return None if minutes is None else timedelta(minutes=minutes)
 
 
@@ -65,6 +70,7 @@ async def replace_cadence(
     new = _checked(rules)
     old = {r.priority: r.interval_minutes for r in await list_cadence(session=session)}
     if new != old:
+        config_cache.changed(session)
         now = utcnow()
         await session.execute(delete(CadenceRule))
         session.add_all(

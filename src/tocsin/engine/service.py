@@ -7,57 +7,101 @@ NOTIFY on PostgreSQL, which is delivered only if the transaction commits).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, literal_column, null, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.db import dialect_of, upsert_insert, utcnow
+from tocsin.db import defer, dialect_of, upsert_insert, utcnow
 from tocsin.engine.models import Timer
 
 WAKE_KEY = "tocsin_engine_wake"  # session.info key: earliest due time scheduled in this unit of work
 NOTIFY_CHANNEL = "tocsin_timers"
 
 
+_QUEUED = "tocsin_engine_queued"  # session.info: {(kind, subject): (due_at, payload)} written at commit
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """One statement for any number of timers: insert, or move an existing one and release its lease."""
+    table = Timer.__table__
+    stmt = upsert_insert(dialect)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["kind", "subject"],
+        set_={
+            "due_at": stmt.excluded.due_at,
+            "payload": stmt.excluded.payload,
+            "attempts": literal_column("0"),
+            "lease_owner": null(),
+            "lease_until": null(),
+            "last_error": null(),
+        },
+    )
+
+
 async def schedule(
     *, session: AsyncSession, kind: str, subject: str, due_at: datetime, payload: Any = None
 ) -> None:
-    """Create or move the (kind, subject) timer to `due_at`; a held lease is released so it fires anew."""
-    dialect = dialect_of(session)
-    now = utcnow()
-    stmt = upsert_insert(dialect)(Timer).values(
-        kind=kind, subject=subject, due_at=due_at, payload=payload, attempts=0, created_at=now
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["kind", "subject"],
-        set_={
-            "due_at": due_at,
-            "payload": payload,
-            "attempts": 0,
-            "lease_owner": None,
-            "lease_until": None,
-            "last_error": None,
-        },
-    )
-    await session.execute(stmt)
+    """Create or move the (kind, subject) timer to `due_at`; a held lease is released so it fires anew.
+
+    The timer is written when the unit of work commits (see `db.defer`), together with every other timer
+    it scheduled, in one statement; scheduling the same pair twice keeps the last.
+    """
+    queued = session.info.get(_QUEUED)
+    if queued is None:
+        queued = session.info[_QUEUED] = {}
+        defer(session, _write_queued)
+    queued[(kind, subject)] = (due_at, payload)
     earliest = session.info.get(WAKE_KEY)
     if earliest is None or due_at < earliest:
         session.info[WAKE_KEY] = due_at
-        if dialect == "postgresql":
-            # The payload lets listening workers ignore timers due after they would wake anyway.
-            await session.execute(
-                text("SELECT pg_notify(:c, :due)"), {"c": NOTIFY_CHANNEL, "due": due_at.isoformat()}
-            )
+
+
+async def _write_queued(session: AsyncSession) -> None:
+    queued: dict[tuple[str, str], tuple[datetime, Any]] = session.info.pop(_QUEUED, None) or {}
+    if not queued:
+        return
+    dialect = dialect_of(session)
+    now = utcnow()
+    rows = [
+        {"kind": k, "subject": s, "due_at": due, "payload": payload, "attempts": 0, "created_at": now}
+        for (k, s), (due, payload) in queued.items()
+    ]
+    await session.execute(_upsert(dialect), rows)
+    if dialect == "postgresql":
+        # Delivered only if the transaction commits; the payload lets listening workers ignore timers due
+        # after they would wake anyway.
+        earliest = min(due for due, _ in queued.values())
+        await session.execute(
+            text("SELECT pg_notify(:c, :due)"), {"c": NOTIFY_CHANNEL, "due": earliest.isoformat()}
+        )
+
+
+async def flush(session: AsyncSession) -> None:
+    """Write the timers scheduled so far in this unit of work now (before reading the timers table)."""
+    await _write_queued(session)
+
+
+def _unqueue(session: AsyncSession, matches: Callable[[str, str], bool]) -> None:
+    queued = session.info.get(_QUEUED)
+    if queued:
+        for key in [key for key in queued if matches(*key)]:
+            del queued[key]
 
 
 async def cancel(*, session: AsyncSession, kind: str, subject: str) -> None:
     """Remove the (kind, subject) timer if it exists (a no-op otherwise)."""
+    _unqueue(session, lambda k, s: k == kind and s == subject)
     await session.execute(delete(Timer).where(Timer.kind == kind, Timer.subject == subject))
 
 
 async def cancel_prefix(*, session: AsyncSession, kind: str, subject_prefix: str) -> None:
     """Remove every timer of `kind` whose subject starts with the prefix (e.g. all steps of one incident)."""
+    _unqueue(session, lambda k, s: k == kind and s.startswith(subject_prefix))
     await session.execute(
         delete(Timer).where(Timer.kind == kind, Timer.subject.startswith(subject_prefix, autoescape=True))
     )
@@ -67,6 +111,7 @@ async def pending(
     *, session: AsyncSession, kind: str | None = None, subject: str | None = None
 ) -> list[Timer]:
     """Timers not yet fired, earliest first, optionally of one kind and/or subject."""
+    await flush(session)
     stmt = select(Timer).order_by(Timer.due_at, Timer.id)
     if kind is not None:
         stmt = stmt.where(Timer.kind == kind)

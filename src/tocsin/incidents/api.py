@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.api_common import API, Page
 from tocsin.auth.deps import Ctx, ctx
 from tocsin.errors import Invalid
-from tocsin.incidents import events, service, sla, sla_api
+from tocsin.incidents import events, queries, service, sla, sla_api
 from tocsin.incidents.models import Incident, IncidentRole, IncidentState, MajorStatus
 from tocsin.incidents.schemas import (
     SLUG,
@@ -53,14 +53,17 @@ def _limit(c: Ctx, limit: int) -> int:
     return limit
 
 
-async def _out(s: AsyncSession, c: Ctx, incident: Incident) -> IncidentOut:
+async def _out(s: AsyncSession, c: Ctx, incident: Incident, *, new: bool = False) -> IncidentOut:
     """The incident as changed, shown even if the change took it out of the caller's sight.
 
     The change's listeners (SLA clocks...) run now rather than at commit, so the answer shows what commits.
+    `new`: created in this unit of work, so most of its detail is in the session already.
     """
     await events.dispatch(s)
-    view = await service.detail(session=s, actor=c.actor, incident=incident)
-    return incident_out(view, await sla.summary(session=s, incident=incident))
+    view = (new and queries.new_view(s, incident)) or await service.detail(
+        session=s, actor=c.actor, incident=incident
+    )
+    return incident_out(view, await sla.summary(session=s, incident=incident, new=new))
 
 
 @router.post("/incidents", response_model=IncidentOut, status_code=201, tags=["incidents"])
@@ -69,7 +72,7 @@ async def create_incident(body: IncidentIn, c: Ctx = Depends(ctx)) -> IncidentOu
     fields = body.model_dump(exclude={"type"})
     async with c.db.write() as s:
         incident = await service.create_incident(session=s, actor=c.actor, type_key=body.type, **fields)
-        return await _out(s, c, incident)
+        return await _out(s, c, incident, new=True)
 
 
 @router.get("/incidents", response_model=Page[IncidentSummary], tags=["incidents"])

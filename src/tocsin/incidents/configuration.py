@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin import config_cache
 from tocsin.audit import service as audit
 from tocsin.auth.permissions import Actor, Can
 from tocsin.db import utcnow
@@ -65,6 +68,7 @@ async def create_type(
     _require_config(actor)
     if await session.scalar(select(IncidentType.id).where(IncidentType.key == key)):
         raise Conflict(f"an incident type with key {key!r} already exists; PATCH it or choose another key")
+    config_cache.changed(session)
     now = utcnow()
     t = IncidentType(
         key=key,
@@ -103,6 +107,7 @@ async def update_type(
     """Change a type; its key is permanent. New field rules apply to incidents whose extra is next edited."""
     _require_config(actor)
     t = await get_type(session=session, key=key)
+    config_cache.changed(session)
     before = _type_view(t)
     if name is not None:
         t.name = name
@@ -129,9 +134,40 @@ async def update_type(
     return t
 
 
+@dataclass(frozen=True)
+class TypeFacts:
+    """What creating an incident needs of its type (a shared, cached copy)."""
+
+    key: str
+    active: bool
+    confidential_default: bool
+    fields: tuple[FieldDef, ...]
+
+
+async def _load_types(session: AsyncSession) -> MappingProxyType[str, TypeFacts]:
+    rows = await list_types(session=session)
+    return MappingProxyType(
+        {t.key: TypeFacts(t.key, t.active, t.confidential_default, tuple(field_defs(t))) for t in rows}
+    )
+
+
+async def type_facts(*, session: AsyncSession, key: str) -> TypeFacts:
+    """The type `key` as creating an incident needs it, from the per-process copy (see config_cache)."""
+    types = await config_cache.cached(session, "incident_types", _load_types)
+    found = types.get(key)
+    if found is None:
+        raise NotFound(f"no incident type {key!r}; known types: {', '.join(sorted(types))}")
+    return found
+
+
+async def _load_matrix(session: AsyncSession) -> MappingProxyType[tuple[int, int], int]:
+    cells = await session.scalars(select(PriorityCell))
+    return MappingProxyType({(c.impact, c.urgency): c.priority for c in cells})
+
+
 async def get_matrix(*, session: AsyncSession) -> dict[tuple[int, int], int]:
     """The current matrix as {(impact, urgency): priority}."""
-    return {(c.impact, c.urgency): c.priority for c in await session.scalars(select(PriorityCell))}
+    return dict(await config_cache.cached(session, "priority_matrix", _load_matrix))
 
 
 async def replace_matrix(
@@ -140,6 +176,7 @@ async def replace_matrix(
     """Replace every cell at once; refused unless total. Existing incidents keep the priority they had."""
     _require_config(actor)
     new = matrix.validate(cells)
+    config_cache.changed(session)
     old = await get_matrix(session=session)
     if new == old:
         return old

@@ -21,7 +21,7 @@ from tocsin.auth.permissions import Actor
 from tocsin.errors import Invalid
 from tocsin.incidents import access, matrix
 from tocsin.incidents.models import Incident, IncidentRoleHolder, IncidentService, IncidentState, MajorStatus
-from tocsin.incidents.store import roles_of, services_of
+from tocsin.incidents.store import new_services, roles_of, services_of
 
 
 class SortKey(StrEnum):
@@ -211,6 +211,15 @@ async def views(
     if roles is None:
         roles = await roles_of(session, ids)
     return [IncidentView(i, services[i.id], roles.get(i.id, [])) for i in incidents]
+
+
+def new_view(session: AsyncSession, incident: Incident) -> IncidentView | None:
+    """The detail of an incident created in this unit of work, from what the session holds (it has no
+    roles or children yet); None when it links to others, whose visibility needs the database."""
+    if incident.parent_id is not None or incident.duplicate_of_id is not None:
+        return None
+    services = new_services(session, incident.id)
+    return None if services is None else IncidentView(incident, services)
 
 
 async def detail(

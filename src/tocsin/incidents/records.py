@@ -13,14 +13,13 @@ from tocsin.auth.permissions import Actor, Can
 from tocsin.db import utcnow
 from tocsin.errors import Forbidden, Invalid, NotFound
 from tocsin.incidents import matrix
-from tocsin.incidents.configuration import field_defs, get_matrix, get_type
+from tocsin.incidents.configuration import TypeFacts, get_matrix, type_facts
 from tocsin.incidents.fields import validate_extra
 from tocsin.incidents.models import (
     EntryKind,
     Incident,
     IncidentService,
     IncidentState,
-    IncidentType,
     MajorStatus,
     SourceChannel,
     Visibility,
@@ -33,6 +32,7 @@ from tocsin.incidents.store import (
     existing_users,
     load_to_act,
     record,
+    remember_new,
     user_who_can_work,
 )
 from tocsin.incidents.workflow import link_parent
@@ -66,9 +66,9 @@ def snapshot(i: Incident) -> dict[str, Any]:
     }
 
 
-async def _usable_type(session: AsyncSession, key: str) -> IncidentType:
+async def _usable_type(session: AsyncSession, key: str) -> TypeFacts:
     try:
-        itype = await get_type(session=session, key=key)
+        itype = await type_facts(session=session, key=key)
     except NotFound as exc:
         raise Invalid(f"type_key: {exc.detail}") from None
     if not itype.active:
@@ -77,9 +77,9 @@ async def _usable_type(session: AsyncSession, key: str) -> IncidentType:
 
 
 async def _checked_extra(
-    session: AsyncSession, itype: IncidentType, values: Mapping[str, Any]
+    session: AsyncSession, itype: TypeFacts, values: Mapping[str, Any]
 ) -> dict[str, Any]:
-    checked = validate_extra(field_defs(itype), values, type_key=itype.key)
+    checked = validate_extra(list(itype.fields), values, type_key=itype.key)
     await existing_users(session, checked.person_ids, "extra")
     return checked.values
 
@@ -199,6 +199,7 @@ async def create_incident(
     session.add(incident)
     await session.flush()
     session.add_all(IncidentService(incident_id=incident.id, service_id=s) for s in services)
+    remember_new(session, incident.id, services)
     record(
         session,
         incident,
@@ -333,7 +334,7 @@ async def _edit_extra(
     session: AsyncSession, actor: Actor, incident: Incident, patch: Mapping[str, Any], now: datetime
 ) -> None:
     merged = {k: v for k, v in {**incident.extra, **patch}.items() if v is not None}
-    itype = await get_type(session=session, key=incident.type_key)
+    itype = await type_facts(session=session, key=incident.type_key)
     clean = await _checked_extra(session, itype, merged)
     if clean == incident.extra:
         return

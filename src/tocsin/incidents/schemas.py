@@ -298,8 +298,15 @@ def _common(view: IncidentView) -> dict[str, Any]:
     }
 
 
+_SHARED: dict[tuple[type, type], tuple[str, ...]] = {}  # (model, row class): the fields both have
+
+
 def _fields_of(model: type[Out], row: object) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in model.model_fields if hasattr(row, name)}
+    key = (model, type(row))
+    names = _SHARED.get(key)
+    if names is None:
+        names = _SHARED[key] = tuple(name for name in model.model_fields if hasattr(type(row), name))
+    return {name: getattr(row, name) for name in names}
 
 
 def summary_out(view: IncidentView) -> IncidentSummary:

@@ -58,10 +58,12 @@ async def clocks(
 
 
 async def summary(
-    *, session: AsyncSession, incident: Incident, now: datetime | None = None
+    *, session: AsyncSession, incident: Incident, now: datetime | None = None, new: bool = False
 ) -> list[ClockView]:
-    """The current clocks of an incident already loaded for the caller (for the incident detail)."""
-    return await sla_clocks.views(session, incident.id, now=now or utcnow())
+    """The current clocks of an incident already loaded for the caller (for the incident detail);
+    `new`: it was created in this unit of work, so its clocks are all in the session."""
+    rows = sla_clocks.held_clocks(session, incident.id) if new else None
+    return await sla_clocks.views(session, incident.id, now=now or utcnow(), rows=rows)
 
 
 __all__ = ["HANDLERS", "clocks", "install", "on_incident_event", "summary"]

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin import config_cache
 from tocsin.engine import service as engine
 from tocsin.incidents.business_hours import Calendar
 from tocsin.incidents.external import add_system_entry
@@ -117,13 +118,43 @@ async def _recompute(session: AsyncSession, clock: SlaClock, *, fresh: bool = Fa
 # --- policies --------------------------------------------------------------------------------------
 
 
-async def policy_for(session: AsyncSession, incident: Incident) -> SlaPolicy | None:
-    """The active policy that applies to the incident now (most specific wins), if any."""
-    policies = list(
-        await session.scalars(
-            select(SlaPolicy).where(SlaPolicy.priority == incident.priority, SlaPolicy.active.is_(True))
+@dataclass(frozen=True)
+class PolicyFacts:
+    """What starting and retargeting clocks needs of a policy (a shared, cached copy)."""
+
+    id: int
+    priority: int
+    type_key: str | None
+    service_id: int | None
+    response_minutes: int | None
+    resolution_minutes: int | None
+    calendar_id: int | None
+    warn_percent: int | None
+    active: bool
+
+
+async def _load_policies(session: AsyncSession) -> tuple[PolicyFacts, ...]:
+    rows = await session.scalars(select(SlaPolicy).where(SlaPolicy.active.is_(True)).order_by(SlaPolicy.id))
+    return tuple(
+        PolicyFacts(
+            p.id,
+            p.priority,
+            p.type_key,
+            p.service_id,
+            p.response_minutes,
+            p.resolution_minutes,
+            p.calendar_id,
+            p.warn_percent,
+            p.active,
         )
+        for p in rows
     )
+
+
+async def policy_for(session: AsyncSession, incident: Incident) -> PolicyFacts | None:
+    """The active policy that applies to the incident now (most specific wins), if any."""
+    every = await config_cache.cached(session, "sla_policies", _load_policies)
+    policies = [p for p in every if p.priority == incident.priority]
     if not policies:
         return None
     services: list[int] = []
@@ -132,11 +163,11 @@ async def policy_for(session: AsyncSession, incident: Incident) -> SlaPolicy | N
     return choose(policies, priority=incident.priority, type_key=incident.type_key, service_ids=services)
 
 
-def _minutes(policy: SlaPolicy, kind: SlaKind) -> int | None:
+def _minutes(policy: PolicyFacts, kind: SlaKind) -> int | None:
     return policy.response_minutes if kind == SlaKind.response else policy.resolution_minutes
 
 
-def _take_policy(clock: SlaClock, policy: SlaPolicy, minutes: int) -> None:
+def _take_policy(clock: SlaClock, policy: PolicyFacts, minutes: int) -> None:
     clock.policy_id, clock.calendar_id = policy.id, policy.calendar_id
     clock.target_minutes, clock.warn_percent = minutes, policy.warn_percent
 
@@ -144,7 +175,7 @@ def _take_policy(clock: SlaClock, policy: SlaPolicy, minutes: int) -> None:
 async def _start(
     session: AsyncSession,
     incident: Incident,
-    policy: SlaPolicy,
+    policy: PolicyFacts,
     kind: SlaKind,
     *,
     started_at: datetime,
@@ -166,6 +197,7 @@ async def _start(
     clock.pauses = []
     _take_policy(clock, policy, minutes)
     session.add(clock)
+    session.info.setdefault(_STARTED, {}).setdefault(incident.id, []).append(clock)
     await _recompute(session, clock, fresh=True)
     return clock
 
@@ -358,12 +390,27 @@ class ClockView:
     paused_total: timedelta
 
 
+_STARTED = "tocsin_sla_started"  # session.info: {incident id: clocks started in this unit of work}
+
+
+def held_clocks(session: AsyncSession, incident_id: int) -> list[SlaClock]:
+    """The clocks of an incident created in this unit of work: all of them were started in it."""
+    mine = session.info.get(_STARTED, {}).get(incident_id, [])
+    return sorted(mine, key=lambda c: (c.kind, c.cycle))
+
+
 async def views(
-    session: AsyncSession, incident_id: int, *, now: datetime, history: bool = False
+    session: AsyncSession,
+    incident_id: int,
+    *,
+    now: datetime,
+    history: bool = False,
+    rows: list[SlaClock] | None = None,
 ) -> list[ClockView]:
-    """The incident's current clocks (every cycle with `history`), response first."""
-    stmt = select(SlaClock).where(SlaClock.incident_id == incident_id).order_by(SlaClock.kind, SlaClock.cycle)
-    rows = list(await session.scalars(stmt))
+    """The incident's current clocks (every cycle with `history`), response first; from `rows` if given."""
+    if rows is None:
+        stmt = select(SlaClock).where(SlaClock.incident_id == incident_id)
+        rows = list(await session.scalars(stmt.order_by(SlaClock.kind, SlaClock.cycle)))
     if not history:
         rows = list({SlaKind(c.kind): c for c in rows}.values())
     out = []

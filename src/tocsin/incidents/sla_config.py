@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin import config_cache
 from tocsin.audit import service as audit
 from tocsin.auth import service as auth
 from tocsin.auth.permissions import Actor, Can
@@ -261,6 +262,7 @@ async def _stored(session: AsyncSession, fields: Mapping[str, Any]) -> dict[str,
 async def create_policy(*, session: AsyncSession, actor: Actor, fields: Mapping[str, Any]) -> SlaPolicy:
     """A new policy from POLICY_FIELDS values; the calendar may be given by key as `calendar`."""
     _require_config(actor)
+    config_cache.changed(session)
     now = utcnow()
     values = {"warn_percent": 75, "notify_managers": True, "active": True} | await _stored(session, fields)
     policy = SlaPolicy(**values, created_at=now, updated_at=now)
@@ -276,6 +278,7 @@ async def update_policy(
 ) -> SlaPolicy:
     """Change the given POLICY_FIELDS (and/or `calendar` by key); None clears an optional one."""
     _require_config(actor)
+    config_cache.changed(session)
     policy = await get_policy(session=session, policy_id=policy_id)
     before = _policy_view(policy)
     for name, value in (await _stored(session, changes)).items():
@@ -291,6 +294,7 @@ async def update_policy(
 async def delete_policy(*, session: AsyncSession, actor: Actor, policy_id: int) -> None:
     """Remove a policy; running clocks keep their targets (deactivating with active=false does the same)."""
     _require_config(actor)
+    config_cache.changed(session)
     policy = await get_policy(session=session, policy_id=policy_id)
     before = _policy_view(policy)
     await session.delete(policy)

@@ -75,6 +75,20 @@ async def roles_of(session: AsyncSession, incident_ids: Sequence[int]) -> dict[i
     return out
 
 
+_NEW = "tocsin_new_incident_services"  # session.info: {incident id: its service ids}, for incidents created
+
+
+def remember_new(session: AsyncSession, incident_id: int, service_ids: list[int]) -> None:
+    """Note an incident created in this unit of work, with its services, so its answer needs no query."""
+    session.info.setdefault(_NEW, {})[incident_id] = sorted(service_ids)
+
+
+def new_services(session: AsyncSession, incident_id: int) -> list[int] | None:
+    """The services of an incident created in this unit of work; None for any other incident."""
+    found: list[int] | None = session.info.get(_NEW, {}).get(incident_id)
+    return found
+
+
 async def services_of(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int, list[int]]:
     out: dict[int, list[int]] = {i: [] for i in incident_ids}
     if incident_ids:

@@ -7,12 +7,14 @@ owning team; a team's by admins, managers and the team's own managers (see `acce
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin import config_cache
 from tocsin.audit import service as audit
 from tocsin.auth import service as auth
 from tocsin.auth.permissions import Actor, Can
@@ -51,22 +53,28 @@ def _choice(row: Setting) -> Choice:
     return Choice(row.policy_id, RunSource.team, row.team_id, row.ack_timeout_minutes, row.urgency_mode)
 
 
+@dataclass(frozen=True)
+class _Routes:
+    by_service: Mapping[int, Choice]
+    by_team: Mapping[int, Choice]
+
+
+async def _load_routes(session: AsyncSession) -> _Routes:
+    services = await session.scalars(select(ServiceEscalation))
+    teams = await session.scalars(select(TeamEscalation))
+    return _Routes(
+        MappingProxyType({row.service_id: _choice(row) for row in services}),
+        MappingProxyType({row.team_id: _choice(row) for row in teams}),
+    )
+
+
 async def choose(*, session: AsyncSession, service_ids: Sequence[int], team_id: int | None) -> Choice | None:
     """The escalation an incident with these services and team runs, or None when nothing applies."""
-    if service_ids:
-        row = await session.scalar(
-            select(ServiceEscalation)
-            .where(ServiceEscalation.service_id.in_(sorted(set(service_ids))))
-            .order_by(ServiceEscalation.service_id)
-            .limit(1)
-        )
-        if row is not None:
-            return _choice(row)
-    if team_id is not None:
-        team_row = await session.get(TeamEscalation, team_id)
-        if team_row is not None:
-            return _choice(team_row)
-    return None
+    routes = await config_cache.cached(session, "escalation_routes", _load_routes)
+    for service_id in sorted(set(service_ids)):
+        if service_id in routes.by_service:
+            return routes.by_service[service_id]
+    return routes.by_team.get(team_id) if team_id is not None else None
 
 
 def _view(row: Setting) -> dict[str, object]:
@@ -104,6 +112,7 @@ def _audit(
     before: dict[str, object] | None,
     after: Setting | None,
 ) -> None:
+    config_cache.changed(session)
     audit.record(
         session=session,
         actor=actor.ref,
