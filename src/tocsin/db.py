@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine, make_url
@@ -57,6 +59,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
 # Integer primary keys that are BIGINT on PostgreSQL yet still INTEGER PRIMARY KEY (rowid) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def json_dumps(value: Any) -> str:
+    """How JSON columns are written: orjson, ten times faster than json (alerts store four JSON columns
+    each); values orjson refuses, such as integers beyond 64 bits or non-string keys, go through json."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError included
+        return json.dumps(value)
 
 
 def utcnow() -> datetime:
@@ -158,11 +169,16 @@ class Database:
                 async_url(url),
                 async_creator=sqlite_inline.creator(make_url(url).database or ":memory:"),
                 pool_size=pool_size + 5,
+                json_serializer=json_dumps,
             )
             _install_sqlite_hooks(self.engine.sync_engine)
         else:
             self.engine = create_async_engine(
-                async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+                async_url(url),
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=False,
+                json_serializer=json_dumps,
             )
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._writer = async_sessionmaker(
@@ -236,6 +252,7 @@ __all__ = [
     "UTCDateTime",
     "async_url",
     "defer",
+    "json_dumps",
     "make_sync_engine",
     "on_commit",
     "sync_url",

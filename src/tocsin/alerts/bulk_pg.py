@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts.models import OPEN_ALERT
-from tocsin.db import dialect_of
+from tocsin.db import dialect_of, json_dumps
 
 STAGE = "tocsin_alert_stage"
 COPY_FROM = 32  # rows: below this, the plain upsert's single round trip wins
@@ -75,7 +75,7 @@ async def copy_upsert(session: AsyncSession, rows: Sequence[dict[str, Any]], now
         await cursor.execute(_CREATE)
         async with cursor.copy(f"COPY {STAGE} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
-                await copy.write_row([Jsonb(row[c]) if c in _JSON else row[c] for c in _COLUMNS])
+                await copy.write_row([Jsonb(row[c], json_dumps) if c in _JSON else row[c] for c in _COLUMNS])
         await cursor.execute(_UPSERT, {"now": now})
         return [
             (int(r[0]), int(r[1]), str(r[2]), int(r[3]), r[4], r[5], bool(r[6]))
