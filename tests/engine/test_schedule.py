@@ -89,3 +89,14 @@ async def test_moving_a_timer_written_earlier_releases_its_lease(db: Database) -
         None,
         0,
     )
+
+
+async def test_json_that_orjson_refuses_is_still_stored_whole(db: Database) -> None:
+    """JSON columns are written with orjson, which refuses integers beyond 64 bits and non-string keys;
+    those values go through json instead and come back unchanged."""
+    payload = {"big": 2**70, "nested": {"list": [1, "two", None, 3.5]}, "text": "é\u2603"}
+    async with db.write() as s:
+        await service.schedule(session=s, kind=KIND, subject="json", due_at=T0, payload=payload)
+        await service.schedule(session=s, kind=KIND, subject="keys", due_at=T0, payload={1: "one"})
+    stored = {t.subject: t.payload for t in await timers(db)}
+    assert stored == {"json": payload, "keys": {"1": "one"}}
