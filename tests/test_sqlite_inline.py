@@ -79,7 +79,8 @@ async def test_a_long_query_moves_to_a_thread_and_the_loop_keeps_running(sqlite_
 
     value, ticks = await while_ticking(count())
     assert value == 3_000_000, "the query ran again in full on the thread"
-    assert ticks >= 10, f"the loop ran only {ticks} times while the query ran: it was held"
+    # Held, the loop would tick once or twice; free, about every 5 ms (fewer on a loaded machine).
+    assert ticks >= 5, f"the loop ran only {ticks} times while the query ran: it was held"
 
 
 async def test_an_interrupted_query_inside_a_write_keeps_the_writes_before_it(sqlite_db: Database) -> None:
@@ -119,7 +120,7 @@ async def test_a_writer_waiting_for_another_process_lock_does_not_hold_the_loop(
     timer.start()
     _, ticks = await while_ticking(write())
     thread.join()
-    assert ticks >= 20, f"the loop ran only {ticks} times in 0.4 s of waiting for the lock"
+    assert ticks >= 5, f"the loop ran only {ticks} times in 0.4 s of waiting for the lock"
     async with sqlite_db.read() as s:
         rows = (await s.execute(text("SELECT body FROM notes ORDER BY id"))).scalars().all()
     assert rows == ["theirs", "ours"]
