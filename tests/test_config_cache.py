@@ -60,3 +60,14 @@ async def test_a_change_by_another_process_is_seen_within_the_ttl(
     assert await matrix_now(db) == DEFAULT, "within the TTL the copy is used"
     await asyncio.sleep(1.1)
     assert set((await matrix_now(db)).values()) == {4}
+
+
+async def test_a_copy_taken_while_a_change_is_uncommitted_is_dropped_by_its_commit(db: Database) -> None:
+    """Another unit of work may read (and keep) the old rows after `changed()` but before the commit;
+    the commit drops that copy again."""
+    assert await matrix_now(db) == DEFAULT
+    async with db.write() as s:
+        await configuration.replace_matrix(session=s, actor=SYSTEM, cells=ALL_P4)
+        await s.flush()
+        assert await matrix_now(db) == DEFAULT, "others still see the committed rows, and keep a copy"
+    assert set((await matrix_now(db)).values()) == {4}

@@ -11,6 +11,9 @@ statements of a create. Here each is read once and kept:
   uncommitted rows must not be kept, in case it rolls back);
 - a change made by another process is seen within `TTL` seconds.
 
+Deleting a service or a team also deletes its escalation setting and SLA policies, yet needs no `changed()`:
+no incident can name a deleted service or team, so the copy's entries for it are never looked up.
+
 Copies are kept per database engine, so two databases in one process (tests) never share one. Values must
 be immutable (tuples, frozen dataclasses, mapping proxies): every caller shares the same copy.
 """

@@ -11,7 +11,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin import config_cache
 from tocsin.audit import service as audit
 from tocsin.auth.models import ApiToken, LoginSession, Role, Team, TeamMember, TeamRole, User
 from tocsin.auth.permissions import Actor, Can
@@ -225,7 +224,6 @@ async def delete_team(*, session: AsyncSession, actor: Actor, team_id: int) -> N
     require(actor, Can.manage_teams)
     team = await get_team(session=session, team_id=team_id)
     _auth_changed(session)
-    config_cache.changed(session)  # its default escalation goes with it
     audit.record(
         session=session,
         actor=actor.ref,

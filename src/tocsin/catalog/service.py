@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin import config_cache
 from tocsin.auth import service as auth
 from tocsin.auth.permissions import Actor, Can
 from tocsin.auth.service import require
@@ -325,7 +324,6 @@ async def delete_service(*, session: AsyncSession, actor: Actor, key: int | str)
         f"service {row.slug!r}",
         'remove those links, or archive it instead with {"active": false}',
     )
-    config_cache.changed(session)  # its escalation setting and SLA policies go with it
     await records.delete(session, actor, row, "service", SERVICE_FIELDS)
 
 

@@ -54,14 +54,15 @@ async def schedule(
     queued = session.info.get(_QUEUED)
     if queued is None:
         queued = session.info[_QUEUED] = {}
-        defer(session, _write_queued)
+        defer(session, flush)
     queued[(kind, subject)] = (due_at, payload)
     earliest = session.info.get(WAKE_KEY)
     if earliest is None or due_at < earliest:
         session.info[WAKE_KEY] = due_at
 
 
-async def _write_queued(session: AsyncSession) -> None:
+async def flush(session: AsyncSession) -> None:
+    """Write the timers scheduled so far in this unit of work (at commit, or before reading timers)."""
     queued: dict[tuple[str, str], tuple[datetime, Any]] = session.info.pop(_QUEUED, None) or {}
     if not queued:
         return
@@ -79,11 +80,6 @@ async def _write_queued(session: AsyncSession) -> None:
         await session.execute(
             text("SELECT pg_notify(:c, :due)"), {"c": NOTIFY_CHANNEL, "due": earliest.isoformat()}
         )
-
-
-async def flush(session: AsyncSession) -> None:
-    """Write the timers scheduled so far in this unit of work now (before reading the timers table)."""
-    await _write_queued(session)
 
 
 def _unqueue(session: AsyncSession, matches: Callable[[str, str], bool]) -> None:

@@ -60,9 +60,9 @@ async def _out(s: AsyncSession, c: Ctx, incident: Incident, *, new: bool = False
     `new`: created in this unit of work, so most of its detail is in the session already.
     """
     await events.dispatch(s)
-    view = (new and queries.new_view(s, incident)) or await service.detail(
-        session=s, actor=c.actor, incident=incident
-    )
+    view = queries.new_view(s, incident) if new else None
+    if view is None:
+        view = await service.detail(session=s, actor=c.actor, incident=incident)
     return incident_out(view, await sla.summary(session=s, incident=incident, new=new))
 
 

@@ -176,10 +176,10 @@ async def replace_matrix(
     """Replace every cell at once; refused unless total. Existing incidents keep the priority they had."""
     _require_config(actor)
     new = matrix.validate(cells)
-    config_cache.changed(session)
     old = await get_matrix(session=session)
     if new == old:
         return old
+    config_cache.changed(session)
     await session.execute(delete(PriorityCell))
     session.add_all(PriorityCell(impact=i, urgency=u, priority=p) for (i, u), p in sorted(new.items()))
     await session.flush()
