@@ -24,13 +24,14 @@ from tocsin.oncall import api as oncall_api
 from tocsin.web import ui as web_ui
 from tocsin.wiring import open_database, timer_handlers
 
-# Intake first: routes are matched in order, and alert storms are the hottest path.
+# Routes are matched in order, router by router, at a few microseconds a route: the busiest come first.
+# (Alert webhooks are answered before routing, by the intake fast path.)
 ROUTERS = [
+    incidents_api.router,
     alerts_api.router,
     health.router,
     auth_api.router,
     catalog_api.router,
-    incidents_api.router,
     oncall_api.router,
     notify_api.router,
     comms_api.router,

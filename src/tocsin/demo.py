@@ -49,7 +49,7 @@ async def load(db: Database, *, if_empty: bool = False) -> bool:
         users, teams = await _people(s)
         actor = Actor(kind="user", user_id=users["admin"], role=Role.admin, name="Ada Admin")
         services = await _catalog(s, actor, teams)
-        await _oncall(s, actor, users, teams, now)
+        await _oncall(s, actor, users, teams, services, now)
         await _incidents(s, users, teams, services, now)
     return True
 
@@ -126,8 +126,16 @@ async def _catalog(s: AsyncSession, actor: Actor, teams: dict[str, int]) -> dict
 
 
 async def _oncall(
-    s: AsyncSession, actor: Actor, users: dict[str, int], teams: dict[str, int], now: datetime
+    s: AsyncSession,
+    actor: Actor,
+    users: dict[str, int],
+    teams: dict[str, int],
+    services: dict[str, int],
+    now: datetime,
 ) -> None:
+    """Platform's on-call: a weekly rotation of Raj and Lena, paged first, then Maya. The checkout services
+    run the policy (the API with a 30-minute acknowledgement timeout; no demo incident there is merely
+    acknowledged, so none flips back to new at start), and it is the team's default for the rest."""
     schedule = await oncall.create_schedule(
         session=s, actor=actor, name="Platform primary", time_zone="Europe/London", team_id=teams["platform"]
     )
@@ -142,7 +150,7 @@ async def _oncall(
         shift_length=1,
         shift_unit=ShiftUnit.weeks,
     )
-    await oncall.create_policy(
+    policy = await oncall.create_policy(
         session=s,
         actor=actor,
         name="Platform escalation",
@@ -153,6 +161,15 @@ async def _oncall(
             StepSpec(10, [Target(TargetKind.user, users["maya"])]),
         ],
     )
+    for slug, ack_timeout in (("checkout-api", 30), ("payments-db", None)):
+        await oncall.set_service_escalation(
+            session=s,
+            actor=actor,
+            service_key=services[slug],
+            policy_id=policy.id,
+            ack_timeout_minutes=ack_timeout,
+        )
+    await oncall.set_team_escalation(session=s, actor=actor, team_id=teams["platform"], policy_id=policy.id)
 
 
 def _as(users: dict[str, int], key: str, role: Role) -> Actor:

@@ -21,13 +21,14 @@ from tests.alerts.flow import (
     send,
     services_of,
 )
-from tocsin.alerts import service
+from tocsin.alerts import closing, service
 from tocsin.alerts.adapters.base import Action, AlertEvent
 from tocsin.alerts.models import AlertStatus, IntegrationKind, Severity
 from tocsin.auth.permissions import SYSTEM
 from tocsin.db import Database
 from tocsin.incidents import service as incidents
-from tocsin.incidents.models import IncidentState, ResolutionCode, TimelineEntry
+from tocsin.incidents.matrix import DEFAULT as DEFAULT_MATRIX
+from tocsin.incidents.models import EntryKind, IncidentState, ResolutionCode, TimelineEntry
 from tocsin.wiring import open_database
 
 pytestmark = pytest.mark.anyio
@@ -131,6 +132,42 @@ async def test_priority_comes_from_severity_and_the_service_tier(db: Database) -
     assert crit.priority < warn.priority
 
 
+async def test_more_severe_alerts_joining_raise_the_urgency_and_milder_ones_never_lower_it(
+    db: Database, service_id: int
+) -> None:
+    iid = await integration(db, service_id)
+    await send(db, iid, am("a", severity=Severity.warning))
+    [opened] = await incident_list(db)
+    high = DEFAULT_MATRIX[(opened.impact, 1)]
+    assert opened.urgency == 3 and opened.priority > high
+    later = T0 + timedelta(minutes=2)
+    await send(db, iid, am("b", severity=Severity.critical), now=later)
+    [raised] = await incident_list(db)
+    assert (raised.urgency, raised.priority) == (1, high)
+    await send(db, iid, am("c", severity=Severity.info), now=later + timedelta(minutes=1))
+    await send(db, iid, am("b", severity=Severity.warning), now=later + timedelta(minutes=2))
+    [kept] = await incident_list(db)
+    assert (kept.urgency, kept.priority) == (1, high)
+    async with db.read() as s:
+        entries = list(await s.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == opened.id)))
+    [change] = [e for e in entries if e.kind == EntryKind.priority_changed]
+    assert (change.actor, change.at) == ("system", later)
+    assert change.text == f"Impact {opened.impact}, urgency 1: priority P{opened.priority} -> P{high}"
+
+
+async def test_joining_alerts_leave_a_priority_a_person_overrode(db: Database, service_id: int) -> None:
+    iid = await integration(db, service_id)
+    await send(db, iid, am("a", severity=Severity.warning))
+    [opened] = await incident_list(db)
+    async with db.write() as s:
+        await incidents.update_incident(
+            session=s, actor=SYSTEM, ref=opened.id, priority=4, priority_reason="known noisy", now=T0
+        )
+    await send(db, iid, am("b", severity=Severity.critical), now=T0 + timedelta(minutes=2))
+    [kept] = await incident_list(db)
+    assert (kept.urgency, kept.priority, kept.priority_overridden) == (1, 4, True)
+
+
 async def test_when_all_its_alerts_resolve_the_incident_is_mitigated_and_resolved(
     db: Database, service_id: int
 ) -> None:
@@ -195,6 +232,41 @@ async def test_acknowledging_an_alert_is_on_the_timeline(db: Database, service_i
     await send(db, iid, AlertEvent(dedup_key="a", action=Action.acknowledge), now=T0 + timedelta(minutes=1))
     [opened] = await incident_list(db)
     assert [e.text for e in await alert_entries(db, opened.id)][-1] == 'Alert "DiskFull on a" acknowledged'
+
+
+async def test_a_sender_acknowledging_an_alert_acknowledges_its_new_incident(
+    db: Database, service_id: int
+) -> None:
+    iid = await integration(db, service_id, IntegrationKind.pagerduty)
+    await send(db, iid, am("a"), am("b"))
+    later = T0 + timedelta(minutes=3)
+    result = await send(db, iid, AlertEvent(dedup_key="a", action=Action.acknowledge), now=later)
+    [acked] = await incident_list(db)
+    assert (acked.state, acked.acknowledged_at) == (IncidentState.acknowledged, later)
+    assert result.acknowledged and {a.status for a in await alerts(db)} == {
+        AlertStatus.acknowledged,
+        AlertStatus.triggered,
+    }
+    async with db.read() as s:
+        entries = list(await s.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == acked.id)))
+    [entry] = [e for e in entries if e.kind == EntryKind.state_changed]
+    assert (entry.actor, entry.at) == ("system", later)
+    assert closing.ACKNOWLEDGED_BY_SENDER in entry.text
+
+
+async def test_a_sender_acknowledging_leaves_an_incident_already_being_worked_as_it_is(
+    db: Database, service_id: int
+) -> None:
+    iid = await integration(db, service_id, IntegrationKind.pagerduty)
+    await send(db, iid, am("a"))
+    [opened] = await incident_list(db)
+    async with db.write() as s:
+        await incidents.transition(
+            session=s, actor=SYSTEM, ref=opened.id, target=IncidentState.in_progress, now=T0
+        )
+    await send(db, iid, AlertEvent(dedup_key="a", action=Action.acknowledge), now=T0 + timedelta(minutes=1))
+    [still] = await incident_list(db)
+    assert (still.state, still.acknowledged_at) == (IncidentState.in_progress, T0)
 
 
 async def test_two_processes_receiving_one_storm_at_once_open_one_incident(

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from sqlalchemy import select
 
 from tests.alerts.flow import (
     T0,
@@ -19,7 +20,8 @@ from tests.alerts.flow import (
     send,
 )
 from tocsin.alerts import resolving, timers
-from tocsin.alerts.models import AlertStatus
+from tocsin.alerts.flapping import MAX_WINDOW_MINUTES
+from tocsin.alerts.models import AlertFlap, AlertStatus
 from tocsin.config import Settings
 from tocsin.db import Database
 from tocsin.engine import service as engine
@@ -121,3 +123,51 @@ async def test_flap_detection_can_be_turned_off_per_integration(db: Database, se
 async def _timers(db: Database, kind: str) -> list[Timer]:
     async with db.read() as s:
         return await engine.pending(session=s, kind=kind)
+
+
+async def _memory(db: Database) -> set[str]:
+    async with db.read() as s:
+        return set(await s.scalars(select(AlertFlap.dedup_key)))
+
+
+async def test_resolve_times_no_flapping_window_reaches_are_forgotten_daily(
+    db: Database, settings: Settings, service_id: int
+) -> None:
+    iid = await integration(db, service_id)
+    await cycle(db, iid, "old", 0 * MIN)
+    [prune] = await _timers(db, resolving.PRUNE_TIMER)
+    assert prune.due_at == T0 + MIN + resolving.PRUNE_EVERY
+    week = timedelta(minutes=MAX_WINDOW_MINUTES)
+    await cycle(db, iid, "recent", week)  # a week later: this process makes sure of the timer again
+    [still] = await _timers(db, resolving.PRUNE_TIMER)
+    assert still.due_at == prune.due_at  # ensured, never postponed by new activity
+    assert await _memory(db) == {"old", "recent"}
+    worker = Worker(EngineContext(db=db, settings=settings), timers.HANDLERS, listen=False)
+    at = T0 + week + 2 * MIN
+    with time_machine.travel(at, tick=False):
+        [fired] = [f for f in await worker.claim_due(at) if f.kind == resolving.PRUNE_TIMER]
+        await worker.fire(fired)
+    assert await _memory(db) == {"recent"}  # "old" resolved a week and a minute before: no window reaches it
+    assert await _timers(db, resolving.PRUNE_TIMER) == []
+    await cycle(db, iid, "recent", week + 120 * MIN)  # this process looks again after an hour
+    assert [t.due_at for t in await _timers(db, resolving.PRUNE_TIMER)] == [
+        T0 + week + 121 * MIN + resolving.PRUNE_EVERY
+    ]
+
+
+async def test_pruning_works_through_a_large_memory_a_batch_at_a_time(db: Database, service_id: int) -> None:
+    iid = await integration(db, service_id)
+    async with db.write() as s:
+        s.add_all(
+            AlertFlap(integration_id=iid, dedup_key=f"k{i}", resolved_times=[(T0 + i * MIN).isoformat()])
+            for i in range(25)
+        )
+    later = T0 + timedelta(minutes=MAX_WINDOW_MINUTES) + 20 * MIN  # keys k0..k19 are older than a week
+    deleted = []
+    while True:
+        async with db.write() as s:
+            deleted.append(await resolving.prune(s, later, limit=8))
+        if deleted[-1] < 8:
+            break
+    assert deleted == [8, 8, 4]
+    assert await _memory(db) == {f"k{i}" for i in range(20, 25)}

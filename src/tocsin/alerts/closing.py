@@ -2,6 +2,9 @@
 
 - When every alert of an incident is resolved, the incident gets `mitigated_at` and, if its service's alert
   settings say `auto_resolve` (the default), is resolved: code solution_provided, "All alerts resolved".
+- When a sender acknowledges an alert (PagerDuty Events `acknowledge`, a generic integration's acknowledge
+  status), its incident is acknowledged if nobody has taken it on yet, which stops its escalation, as in
+  PagerDuty. An incident already being worked keeps its state.
 - When a person resolves or cancels an incident, its open alerts are resolved with it (the listener that
   `install()` registers), so the next trigger of the same key opens a new alert and a new incident.
 """
@@ -78,6 +81,29 @@ async def mitigate(session: AsyncSession, incident_ids: Collection[int], now: da
                 "incident not mitigated after its alerts resolved", incident_id=incident_id, reason=exc.detail
             )
     return resolved_ids
+
+
+ACKNOWLEDGED_BY_SENDER = "the sender acknowledged its alert"
+
+
+async def acknowledge(session: AsyncSession, incident_ids: Collection[int], now: datetime) -> list[int]:
+    """Acknowledge those of the incidents still new (one of their alerts was acknowledged by its sender);
+    the ids of the incidents acknowledged."""
+    acknowledged: list[int] = []
+    for incident_id in sorted(incident_ids):
+        incident = await incidents.get_incident(session=session, actor=SYSTEM, ref=incident_id)
+        if incident.state != IncidentState.new:
+            continue
+        await incidents.transition(
+            session=session,
+            actor=SYSTEM,
+            ref=incident_id,
+            target=IncidentState.acknowledged,
+            reason=ACKNOWLEDGED_BY_SENDER,
+            now=now,
+        )
+        acknowledged.append(incident_id)
+    return acknowledged
 
 
 _CLOSING = frozenset({"transition.resolved", "transition.cancelled"})

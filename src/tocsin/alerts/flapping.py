@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 DEFAULT_CYCLES = 3
 DEFAULT_WINDOW_MINUTES = 30
+MAX_WINDOW_MINUTES = 10_080  # a week: the longest window a service may set
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,13 @@ After an intake batch is stored, `settle()` takes what it did to each alert:
 
 1. routed alerts without an incident are grouped by (target service, grouping key); per group, one locked
    lookup of `alert_groups` says whether an open incident took an alert of that key within the service's
-   window (attach) or not (open one, with priority inputs from the route and the service);
+   window (attach) or not (open one, with priority inputs from the route and the service); alerts that
+   join asking for a higher urgency than the incident has raise it (never lower it), and its priority
+   follows unless a person overrode it;
 2. each incident touched gets one timeline entry counting what its alerts did (repeats alone: at most one
    entry a minute, since the alert rows count every repeat);
-3. an incident whose alerts are now all resolved gets `mitigated_at`, and is resolved if its service's
+3. an incident still new whose alert the sender acknowledged is acknowledged (tocsin.alerts.closing);
+4. an incident whose alerts are now all resolved gets `mitigated_at`, and is resolved if its service's
    settings say `auto_resolve` (tocsin.alerts.closing).
 
 All of it runs in the intake transaction.
@@ -42,7 +45,9 @@ from tocsin.incidents.models import EntryKind, SourceChannel
 log = structlog.get_logger(__name__)
 
 # The incidents table as the grouping lookup joins it (read-only; changes go through incidents.service).
-_INCIDENTS = table("incidents", column("id"), column("state"), column("mitigated_at", UTCDateTime()))
+_INCIDENTS = table(
+    "incidents", column("id"), column("state"), column("mitigated_at", UTCDateTime()), column("urgency")
+)
 _TITLE_MAX = 300
 # A group's last alert time is written at most this often: windows are minutes long, and a storm would
 # otherwise rewrite the row in every batch.
@@ -79,6 +84,7 @@ class Batch:
     unmitigate: set[int] = field(default_factory=set)  # mitigated incidents that new alerts joined
     opened_incidents: list[int] = field(default_factory=list)
     resolved_incidents: list[int] = field(default_factory=list)
+    urgencies: dict[int, int] = field(default_factory=dict)  # the urgency of incidents alerts joined
 
 
 @dataclass(slots=True)
@@ -88,6 +94,7 @@ class Prepared:
 
     incident_of: dict[int, int] = field(default_factory=dict)  # id() of the event -> incident id
     mitigated: set[int] = field(default_factory=set)  # those incidents that are mitigated
+    urgencies: dict[int, int] = field(default_factory=dict)  # and their urgency
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +103,7 @@ class _Group:
     last_alert_at: datetime
     state: str | None
     mitigated: bool
+    urgency: int | None = None
 
 
 async def settle(session: AsyncSession, batch: Batch, now: datetime) -> None:
@@ -112,7 +120,11 @@ async def settle(session: AsyncSession, batch: Batch, now: datetime) -> None:
             session=session, actor=SYSTEM, ref=incident_id, mitigated_at=None, now=now
         )
     await _attach(session, batch, now)
+    await _raise_urgency(session, batch, now)
     await _record(session, batch.touches, now)
+    await closing.acknowledge(
+        session, {t.incident_id for t in batch.touches if t.did is Did.acknowledged and t.incident_id}, now
+    )
     closed = await closing.mitigate(
         session, {t.incident_id for t in batch.touches if t.did is Did.resolved and t.incident_id}, now
     )
@@ -156,6 +168,7 @@ async def prepare(
     return Prepared(
         {event: g.incident_id for event, k in keys.items() if (g := joined.get(k)) and g.incident_id},
         {g.incident_id for g in joined.values() if g.mitigated and g.incident_id},
+        {g.incident_id: g.urgency for g in joined.values() if g.incident_id and g.urgency is not None},
     )
 
 
@@ -188,6 +201,8 @@ async def _attach(session: AsyncSession, batch: Batch, now: datetime) -> None:
                 await incidents.update_incident(
                     session=session, actor=SYSTEM, ref=incident_id, mitigated_at=None, now=now
                 )
+            if group.urgency is not None:
+                batch.urgencies[incident_id] = group.urgency
         else:
             tiers = tiers if tiers is not None else await service_tiers(session, routed)
             incident_id = await _open(session, key[0], touches, chosen, tiers.get(key[0]), now)
@@ -223,6 +238,7 @@ async def _select_groups(
             AlertGroup.last_alert_at,
             _INCIDENTS.c.state,
             _INCIDENTS.c.mitigated_at,
+            _INCIDENTS.c.urgency,
         )
         .outerjoin(_INCIDENTS, _INCIDENTS.c.id == AlertGroup.incident_id)
         .where(tuple_(AlertGroup.service_id, AlertGroup.group_key).in_(list(keys)))
@@ -231,7 +247,7 @@ async def _select_groups(
     if lock and dialect_of(session) == "postgresql":  # concurrent batches of one key queue: one incident
         stmt = stmt.with_for_update(of=AlertGroup)
     return {
-        (int(r[0]), str(r[1])): _Group(r[2], r[3], r[4], r[5] is not None)
+        (int(r[0]), str(r[1])): _Group(r[2], r[3], r[4], r[5] is not None, r[6])
         for r in await session.execute(stmt)
     }
 
@@ -249,6 +265,36 @@ async def _lock_groups(session: AsyncSession, keys: Sequence[Key], now: datetime
     return found
 
 
+async def _raise_urgency(session: AsyncSession, batch: Batch, now: datetime) -> None:
+    """Raise the urgency of incidents that alerts asking for more joined (a warning storm turning
+    critical); never lower it. The priority follows, unless a person overrode it."""
+    wanted: dict[int, list[Touch]] = defaultdict(list)
+    for t in batch.touches:
+        if t.incident_id in batch.urgencies and t.did in (Did.triggered, Did.repeated) and t.decision:
+            wanted[t.incident_id].append(t)
+    if not wanted:
+        return
+    services = {t.decision.route.service_id for touches in wanted.values() for t in touches if t.decision}
+    settings = await snapshot.settings(session, services, settings_for)
+    for incident_id, touches in sorted(wanted.items()):
+        urgency = min(_urgency([t], settings[t.decision.route.service_id]) for t in touches if t.decision)
+        if urgency < batch.urgencies[incident_id]:
+            await incidents.update_incident(
+                session=session, actor=SYSTEM, ref=incident_id, urgency=urgency, now=now
+            )
+
+
+def _urgency(touches: Sequence[Touch], chosen: AlertSettings) -> int:
+    """The urgency alerts ask for: their route's, else the most severe alert's (1 is the most urgent)."""
+    urgencies = [
+        t.decision.route.urgency
+        or (urgency_of(t.event.severity.value, chosen.severity_urgency) if t.event is not None else 3)
+        for t in touches
+        if t.decision is not None
+    ]
+    return min(urgencies, default=3)
+
+
 async def _open(
     session: AsyncSession,
     service_id: int,
@@ -263,7 +309,7 @@ async def _open(
     assert first.event is not None and first.decision is not None
     route = first.decision.route
     events = [t.event for t in touches if t.event is not None]
-    urgency = route.urgency or min(urgency_of(e.severity.value, chosen.severity_urgency) for e in events)
+    urgency = _urgency(touches, chosen)
     impact = route.impact or impact_of(tier, chosen.default_impact)
     started = [e.occurred_at for e in events if e.occurred_at is not None and e.occurred_at <= now]
     more = f" and {len(touches) - 1} more alert(s)" if len(touches) > 1 else ""

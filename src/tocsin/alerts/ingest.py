@@ -118,7 +118,7 @@ async def ingest_many(
         events = _judge(ctx, events, result)
         judged = [(i, e, d) for i, e in events if (d := ctx.decision(e)) is not None]
         ctx.prepared = await grouping.prepare(session, judged, now)
-    batch = Batch()
+    batch = Batch(urgencies=dict(ctx.prepared.urgencies))
     for steps in plan(events):
         await _trigger(session, ctx, [s for s in steps if s.action is Action.trigger], now, result, batch)
         await _acknowledge(

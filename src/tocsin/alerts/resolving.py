@@ -4,19 +4,24 @@ A resolve ends one open/resolve cycle of its key. The key's recent resolve times
 it has now cycled too often (tocsin.alerts.flapping): then the alert stays open, marked flapping, and a timer
 resolves it once it has stayed quiet for the flapping window; a trigger meanwhile cancels that (the upsert
 clears `held_resolve_at`). Resolves of an alert already flapping are held the same way, silently.
+
+Resolve times older than the longest flapping window count for no policy: a daily timer (`alerts.flaps`,
+ensured whenever resolve times are written) deletes the keys whose newest resolve is that old, so the memory
+does not grow with every key ever resolved.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, select, text, tuple_, update
+from sqlalchemy import Engine, String, Table, delete, literal_column, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts import bulk_pg
-from tocsin.alerts.flapping import FlapPolicy, record_resolve
+from tocsin.alerts.flapping import MAX_WINDOW_MINUTES, FlapPolicy, record_resolve
 from tocsin.alerts.grouping import Touch
 from tocsin.alerts.models import OPEN_ALERT, Alert, AlertFlap, AlertStatus
 from tocsin.alerts.summary import Did
@@ -24,7 +29,12 @@ from tocsin.db import dialect_of, upsert_insert
 from tocsin.engine import service as engine
 
 TIMER = "alerts.flap"
+PRUNE_TIMER = "alerts.flaps"  # subject "all": forget resolve times no flapping window reaches
+PRUNE_EVERY = timedelta(days=1)
+PRUNE_BATCH = 1000
 OFF = FlapPolicy(cycles=0)
+# When this process last made sure the prune timer exists, per database: once an hour is plenty.
+_ensured: weakref.WeakKeyDictionary[Engine, datetime] = weakref.WeakKeyDictionary()
 _ALERTS = cast(Table, Alert.__table__)
 _CHUNK = 1000
 _FAST = {"synchronize_session": False}
@@ -88,6 +98,7 @@ async def _resolve_chunk(
             ),
             remembered,
         )
+        await _ensure_pruning(session, now)
     resolving = [r.id for r in rows if r.id not in held]
     resolved: set[int] = set()
     if resolving:
@@ -110,6 +121,42 @@ async def _resolve_chunk(
         elif r.id in starts_flapping:
             touches.append(Touch(r.id, key, Did.flapping, r.summary, r.incident_id))
     return touches
+
+
+async def _ensure_pruning(session: AsyncSession, now: datetime) -> None:
+    key = session.get_bind()
+    assert isinstance(key, Engine)
+    last = _ensured.get(key)
+    if last is not None and timedelta(0) <= now - last < timedelta(hours=1):
+        return
+    await engine.ensure(session=session, kind=PRUNE_TIMER, subject="all", due_at=now + PRUNE_EVERY)
+    _ensured[key] = now
+
+
+def _newest_resolve(session: AsyncSession) -> Any:
+    """SQL for a key's newest resolve time (its list is kept oldest first), as ISO text."""
+    if dialect_of(session) == "postgresql":
+        return literal_column("alert_flaps.resolved_times ->> -1", String)
+    return literal_column("json_extract(alert_flaps.resolved_times, '$[#-1]')", String)
+
+
+async def prune(session: AsyncSession, now: datetime, *, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to `limit` keys whose newest resolve is older than any flapping window; how many."""
+    cutoff = (now - timedelta(minutes=MAX_WINDOW_MINUTES)).isoformat()
+    newest = _newest_resolve(session)
+    stale = (
+        select(AlertFlap.integration_id, AlertFlap.dedup_key)
+        .where((newest < cutoff) | newest.is_(None))
+        .limit(limit)
+    )
+    rows = (await session.execute(stale)).all()
+    if rows:
+        await session.execute(
+            delete(AlertFlap).where(
+                tuple_(AlertFlap.integration_id, AlertFlap.dedup_key).in_([tuple(r) for r in rows])
+            )
+        )
+    return len(rows)
 
 
 async def _history(session: AsyncSession, keys: Sequence[Key]) -> dict[Key, list[datetime]]:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from tocsin.alerts.alert_settings import DEFAULT_WINDOW
-from tocsin.alerts.flapping import DEFAULT_CYCLES, DEFAULT_WINDOW_MINUTES
+from tocsin.alerts.flapping import DEFAULT_CYCLES, DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES
 from tocsin.alerts.models import AlertStatus, IntegrationKind, Severity, Suppression
 from tocsin.alerts.routing import MAX_CONDITIONS, Op, RuleAction
 from tocsin.api_common import In, Out
@@ -209,7 +209,7 @@ class AlertSettingsIn(In):
     flap_cycles: int = Field(
         default=DEFAULT_CYCLES, ge=0, le=1000, description="Open/resolve cycles that make an alert flapping."
     )
-    flap_window_minutes: int = Field(default=DEFAULT_WINDOW_MINUTES, ge=1, le=10_080)
+    flap_window_minutes: int = Field(default=DEFAULT_WINDOW_MINUTES, ge=1, le=MAX_WINDOW_MINUTES)
     default_impact: int | None = Field(
         default=None, ge=1, le=3, description="Impact of incidents alerts open; default: from the tier."
     )

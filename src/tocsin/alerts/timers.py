@@ -4,6 +4,8 @@
   alert when overdue, else fires again at the deadline a check-in moved it to.
 - `alerts.flap` (subject: alert id): a flapping alert whose resolve was held; resolves it once it has been
   quiet for the flapping window.
+- `alerts.flaps` (subject: "all"): forget resolve times older than any flapping window (`resolving.prune`);
+  ensured a day ahead whenever resolve times are written.
 - `alerts.maintenance` (subject: window id) and `alerts.reroute` ("unrouted"): a maintenance window ended,
   or intake stored alerts without routing; open alerts that have no incident are judged again and those
   now routed join or open their incidents.
@@ -114,9 +116,17 @@ async def sweep(ctx: EngineContext, fired: Fired) -> Outcome:
     return Done() if last is None else Again(at=utcnow(), payload={"after_id": last})
 
 
+async def flaps_pruned(ctx: EngineContext, fired: Fired) -> Outcome:
+    """Forget resolve times no flapping window reaches any more, a batch per unit of work."""
+    async with ctx.db.write() as session:
+        deleted = await resolving.prune(session, utcnow())
+    return Again(at=utcnow()) if deleted == resolving.PRUNE_BATCH else Done()
+
+
 HANDLERS: dict[str, Handler] = {
     HEARTBEAT_TIMER: heartbeat_deadline,
     resolving.TIMER: flapping_settled,
+    resolving.PRUNE_TIMER: flaps_pruned,
     maintenance.TIMER: sweep,
     triage.REROUTE_TIMER: sweep,
 }

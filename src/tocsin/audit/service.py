@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.audit.chain import GENESIS, Link, jsonable, row_hash
@@ -20,6 +20,9 @@ from tocsin.audit.models import AuditEntry, AuditHead
 from tocsin.db import dialect_of, upsert_insert, utcnow
 
 _BUFFER = "tocsin_audit"
+# Built once: every write runs them.
+_LAST = select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+_INSERT = insert(cast(Table, AuditEntry.__table__))
 _PG_AUDIT_LOCK = 7_270_001
 
 
@@ -58,33 +61,32 @@ async def seal(session: AsyncSession) -> None:
     dialect = dialect_of(session)
     if dialect == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
-    last = (
-        await session.execute(
-            select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-        )
-    ).first()
+    last = (await session.execute(_LAST)).first()
     seq, prev = (last[0], last[1]) if last else (0, GENESIS)
     now = utcnow()
+    rows = []
     for p in pending:
         seq += 1
         link = Link(seq, now, p.actor, p.action, p.entity_type, p.entity_id, p.before, p.after)
         digest = row_hash(prev, link)
-        session.add(
-            AuditEntry(
-                seq=seq,
-                at=now,
-                actor=p.actor,
-                action=p.action,
-                entity_type=p.entity_type,
-                entity_id=p.entity_id,
-                before=p.before,
-                after=p.after,
-                prev_hash=prev,
-                hash=digest,
-            )
+        rows.append(
+            {
+                "seq": seq,
+                "at": now,
+                "actor": p.actor,
+                "action": p.action,
+                "entity_type": p.entity_type,
+                "entity_id": p.entity_id,
+                "before": p.before,
+                "after": p.after,
+                "prev_hash": prev,
+                "hash": digest,
+            }
         )
         prev = digest
-    await session.flush()
+    await session.execute(
+        _INSERT, rows
+    )  # Core, not the ORM: nothing reads these rows back in the unit of work
     await session.execute(_head_upsert(dialect), {"id": 1, "seq": seq, "hash": prev})
 
 

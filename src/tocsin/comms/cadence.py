@@ -48,7 +48,7 @@ async def on_incident_event(session: AsyncSession, event: events.IncidentEvent) 
     elif action == "create":
         after = event.after or {}
         if after.get("state") == IncidentState.new and "priority" in after:
-            await _arm(session, event.incident_id, int(after["priority"]), since=event.at)
+            await _arm(session, event.incident_id, int(after["priority"]), since=event.at, new=True)
     elif action in ("note.stakeholder", "priority") or _is_reopen(event):
         incident = await incidents.get_incident(session=session, actor=SYSTEM, ref=event.incident_id)
         if incident.state in DONE_STATES:
@@ -80,11 +80,16 @@ def _since(payload: Any) -> datetime | None:
     return None
 
 
-async def _arm(session: AsyncSession, incident_id: int, priority: int, *, since: datetime) -> None:
+async def _arm(
+    session: AsyncSession, incident_id: int, priority: int, *, since: datetime, new: bool = False
+) -> None:
+    """Remind `interval` after `since`; with no interval for the priority, stop (a new incident has no
+    reminder to stop)."""
     subject = str(incident_id)
     interval = await service.interval_for(session=session, priority=priority)
     if interval is None:
-        await engine.cancel(session=session, kind=REMINDER, subject=subject)
+        if not new:
+            await engine.cancel(session=session, kind=REMINDER, subject=subject)
         return
     await engine.schedule(
         session=session,

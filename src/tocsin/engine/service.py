@@ -61,6 +61,17 @@ async def schedule(
         session.info[WAKE_KEY] = due_at
 
 
+async def ensure(*, session: AsyncSession, kind: str, subject: str, due_at: datetime) -> None:
+    """Create the (kind, subject) timer at `due_at` unless it exists (or is queued) already: for
+    housekeeping that must run some time after activity, which new activity must not keep postponing."""
+    if (kind, subject) in (session.info.get(_QUEUED) or {}):
+        return
+    stmt = upsert_insert(dialect_of(session))(Timer).values(
+        kind=kind, subject=subject, due_at=due_at, payload=None, attempts=0, created_at=utcnow()
+    )
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "subject"]))
+
+
 async def flush(session: AsyncSession) -> None:
     """Write the timers scheduled so far in this unit of work (at commit, or before reading timers)."""
     queued: dict[tuple[str, str], tuple[datetime, Any]] = session.info.pop(_QUEUED, None) or {}

@@ -73,7 +73,7 @@ def _describe(before: Lifecycle, after: Lifecycle, reason: str | None) -> tuple[
         return EntryKind.state_changed, f"Cancelled: {after.cancel_reason}"
     if state == IncidentState.new and before.state == IncidentState.acknowledged:
         return EntryKind.state_changed, "Acknowledgement withdrawn" + (f": {reason}" if reason else "")
-    return EntryKind.state_changed, f"State {before.state} -> {state}"
+    return EntryKind.state_changed, f"State {before.state} -> {state}" + (f": {reason}" if reason else "")
 
 
 def _apply(

@@ -1,0 +1,69 @@
+"""Large batches take a different path on PostgreSQL (COPY into a stage, then one upsert): what it stores must
+be exactly what the small-batch upsert stores, whatever characters the sender used."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import undefer
+
+from tests.alerts.flow import T0, integration, send
+from tocsin.alerts import bulk_pg
+from tocsin.alerts.adapters.base import Action, AlertEvent
+from tocsin.alerts.models import Alert, Severity
+from tocsin.db import Database
+
+pytestmark = pytest.mark.anyio
+
+# What COPY's text format treats specially (backslash, tab, newline, carriage return, its \N for NULL), JSON
+# escapes, quotes, and text beyond ASCII.
+HOSTILE = [
+    "back\\slash",
+    "tab\there",
+    "new\nline",
+    "carriage\rreturn",
+    "\\N",
+    "\\\\N\t\n",
+    "quo\"te's",
+    "Zoë ✓ 🚨",
+]
+
+
+def hostile(i: int) -> AlertEvent:
+    text = HOSTILE[i % len(HOSTILE)]
+    return AlertEvent(
+        dedup_key=f"key {text} {i}",
+        action=Action.trigger,
+        summary=f"summary {text}",
+        severity=Severity.critical,
+        source=text,
+        labels={"alertname": "Hostile", f"label {text}": text},
+        links=[{"href": f"https://example.com/{i}?q={text}", "text": text}],
+        details={"text": text, "nested": {"list": [text, 1, None, True, 1.5]}, "empty": ""},
+        occurred_at=T0 - timedelta(minutes=i) if i % 2 else None,
+        raw=None if i % 3 == 0 else {"payload": text, "i": i},
+    )
+
+
+def stored(alert: object) -> tuple[object, ...]:
+    names = ("dedup_key", "summary", "source", "labels", "links", "details", "raw", "started_at", "count")
+    return tuple(getattr(alert, n) for n in names)
+
+
+@pytest.mark.parametrize("size", [bulk_pg.COPY_FROM - 1, bulk_pg.COPY_FROM + 8], ids=["small", "bulk"])
+async def test_alert_fields_are_stored_exactly_whatever_the_batch_size(
+    db: Database, service_id: int, size: int
+) -> None:
+    iid = await integration(db, service_id)
+    events = [hostile(i) for i in range(size)]
+    await send(db, iid, *events)
+    want = {
+        e.dedup_key: (e.dedup_key, e.summary, e.source, e.labels, e.links, e.details, e.raw, e.occurred_at, 1)
+        for e in events
+    }
+    async with db.read() as s:
+        rows = await s.scalars(select(Alert).options(undefer(Alert.raw)))
+        got = {a.dedup_key: stored(a) for a in rows}
+    assert got == want
