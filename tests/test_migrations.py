@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 from tests.conftest import throwaway_pg
 from tocsin import migrate
 from tocsin.db import make_sync_engine
-from tocsin.tables import Base
+from tocsin.tables import OPTIONAL_INDEXES, Base, include_object
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -29,7 +29,8 @@ def test_upgrade_to_head_matches_the_models_and_downgrades_to_nothing(empty_url:
     migrate.upgrade(empty_url)
     engine = make_sync_engine(empty_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        opts = {"compare_type": True, "include_object": include_object}
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
         tables = set(inspect(conn).get_table_names())
     assert diff == [], f"models and migrations differ: {diff}"
     assert set(Base.metadata.tables) <= tables
@@ -39,3 +40,27 @@ def test_upgrade_to_head_matches_the_models_and_downgrades_to_nothing(empty_url:
     engine.dispose()
     assert left == set()
     migrate.upgrade(empty_url)  # and up again: downgrade left nothing behind that blocks it
+
+
+def test_on_postgresql_text_search_has_trigram_indexes_and_uses_them() -> None:
+    with throwaway_pg("tocsin_trgm") as url:
+        migrate.upgrade(url)
+        engine = make_sync_engine(url)
+        with engine.connect() as conn:
+            indexes = {i["name"] for i in inspect(conn).get_indexes("incidents")}
+            assert indexes >= OPTIONAL_INDEXES
+            conn.exec_driver_sql("SET enable_seqscan = off")  # an empty table: make the planner show its hand
+            plan = "\n".join(
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "EXPLAIN SELECT id FROM incidents WHERE title ILIKE '%%disk full%%' "
+                    "OR description ILIKE '%%disk full%%'"
+                )
+            )
+        engine.dispose()
+        assert "ix_incidents_title_trgm" in plan and "ix_incidents_description_trgm" in plan, plan
+        migrate.downgrade(url, "0001")
+        engine = make_sync_engine(url)
+        with engine.connect() as conn:
+            assert not OPTIONAL_INDEXES & {i["name"] for i in inspect(conn).get_indexes("incidents")}
+        engine.dispose()

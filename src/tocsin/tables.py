@@ -11,7 +11,18 @@ from tocsin.incidents import models as incidents_models
 from tocsin.notify import models as notify_models
 from tocsin.oncall import models as oncall_models
 
+# Indexes that migrations create where the database can have them (PostgreSQL with pg_trgm: migration 0002)
+# and the models leave out; schema comparisons skip them.
+OPTIONAL_INDEXES = frozenset({"ix_incidents_title_trgm", "ix_incidents_description_trgm"})
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic's filter for schema comparisons: everything but OPTIONAL_INDEXES."""
+    return not (type_ == "index" and name in OPTIONAL_INDEXES)
+
+
 __all__ = [
+    "OPTIONAL_INDEXES",
     "Base",
     "alerts_models",
     "audit_models",
@@ -20,6 +31,7 @@ __all__ = [
     "comms_models",
     "engine_models",
     "incidents_models",
+    "include_object",
     "notify_models",
     "oncall_models",
 ]

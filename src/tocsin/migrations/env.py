@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from tocsin.db import make_sync_engine
-from tocsin.tables import Base
+from tocsin.tables import Base, include_object
 
 config = context.config
 url: str = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url") or ""
@@ -21,6 +21,7 @@ def run() -> None:
             target_metadata=Base.metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()
