@@ -2,9 +2,13 @@
 
 Seeds N incidents (default 100,000) into a fresh SQLite database and a throwaway PostgreSQL database, serves
 each with `tocsin serve` in a subprocess, and drives it with concurrent clients from this process (client and
-server server share the machine's cores). Prints `BENCH api.<db>.<create|get|list>.<p50_ms|p99_ms|per_s>` for
+server share the machine's cores). Prints `BENCH api.<db>.<create|get|list>.<p50_ms|p99_ms|per_s>` for
 `--concurrency` clients (default 4), the same figures as `api.<db>.<op>_c<N>.*` at saturation (`--saturation`,
 default 16 clients), and `api.<db>.server_rss_mb`.
+
+`create` files incidents on a demo service with no escalation policy (the record alone: validation, priority,
+SLA clocks, timeline, audit). `create_paging` files them on the checkout API, whose policy pages on-call at
+once: the same create plus the escalation run, and the in-process engine paging meanwhile.
 
     .venv/bin/python bench/api.py [--incidents 100000] [--requests 2000] [--db sqlite,postgres]
 """
@@ -20,6 +24,7 @@ from typing import Any
 
 import httpx
 from harness import Run, bench, drive, fresh_database, machine_speed, note, pg_available, serve, tocsin_cli
+from sqlalchemy import text
 
 from tocsin.db import make_sync_engine
 from tocsin.incidents.matrix import DEFAULT as DEFAULT_MATRIX
@@ -115,6 +120,21 @@ def report(prefix: str, run: Run) -> None:
         note(f"{prefix}: {run.errors} requests failed")
 
 
+def routes(url: str) -> dict[str, tuple[int, int]]:
+    """(team id, service id) to create incidents on: `quiet`, a demo service and team with no escalation
+    policy (the plain create), and `paging`, the checkout API, whose policy pages on-call at once."""
+    engine = make_sync_engine(url)
+    with engine.connect() as conn:
+        query = text("SELECT owner_team_id, id FROM services WHERE slug = :slug")
+        ids = {
+            kind: (int(row[0]), int(row[1]))
+            for kind, slug in (("quiet", "hq-building"), ("paging", "checkout-api"))
+            for row in [conn.execute(query, {"slug": slug}).one()]
+        }
+    engine.dispose()
+    return ids
+
+
 async def measure(
     base_url: str,
     token: str,
@@ -124,6 +144,8 @@ async def measure(
     db: str,
     rng: random.Random,
     suffix: str = "",
+    *,
+    targets: dict[str, tuple[int, int]],
 ) -> None:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {token}"}
@@ -131,19 +153,22 @@ async def measure(
         for _ in range(50):  # warm-up: connections, caches, statement preparation
             await client.get("/api/v1/incidents", params={"state": "in_progress", "priority": 2})
 
-        async def create(i: int) -> bool:
-            r = await client.post(
-                "/api/v1/incidents",
-                json={
-                    "title": f"bench create {i}",
-                    "impact": 1 + i % 3,
-                    "urgency": 1 + (i // 3) % 3,
-                    "team_id": 1,
-                    "service_ids": [1],
-                    "description": "created by bench/api.py",
-                },
-            )
-            return r.status_code == 201
+        def creating(team_id: int, service_id: int) -> Any:
+            async def create(i: int) -> bool:
+                r = await client.post(
+                    "/api/v1/incidents",
+                    json={
+                        "title": f"bench create {i}",
+                        "impact": 1 + i % 3,
+                        "urgency": 1 + (i // 3) % 3,
+                        "team_id": team_id,
+                        "service_ids": [service_id],
+                        "description": "created by bench/api.py",
+                    },
+                )
+                return r.status_code == 201
+
+            return create
 
         async def get(i: int) -> bool:
             r = await client.get(f"/api/v1/incidents/INC-{rng.randint(1, n_incidents)}")
@@ -161,9 +186,12 @@ async def measure(
             r = await client.get("/api/v1/incidents", params={**filters[i % len(filters)], "limit": 50})
             return r.status_code == 200 and len(r.json()["items"]) > 0
 
-        report(f"api.{db}.create{suffix}", await drive(requests, concurrency, create))
+        report(f"api.{db}.create{suffix}", await drive(requests, concurrency, creating(*targets["quiet"])))
         report(f"api.{db}.get{suffix}", await drive(requests, concurrency, get))
         report(f"api.{db}.list{suffix}", await drive(requests, concurrency, page))
+        # Last: its pages keep the in-process engine busy for a while after.
+        paging = creating(*targets["paging"])
+        report(f"api.{db}.create_paging{suffix}", await drive(requests, concurrency, paging))
 
 
 def run_db(kind: str, args: argparse.Namespace) -> None:
@@ -177,10 +205,25 @@ def run_db(kind: str, args: argparse.Namespace) -> None:
         began = time.perf_counter()
         seed(url, args.incidents, rng)
         note(f"{kind}: seeded {args.incidents} incidents in {time.perf_counter() - began:.1f} s")
+        targets = routes(url)
         with serve(url) as server:
-            asyncio.run(
-                measure(server.base_url, token, args.incidents, args.requests, args.concurrency, kind, rng)
+            runs = [(args.concurrency, "")] + (
+                [(args.saturation, f"_c{args.saturation}")] if args.saturation else []
             )
+            for clients, suffix in runs:
+                asyncio.run(
+                    measure(
+                        server.base_url,
+                        token,
+                        args.incidents,
+                        args.requests,
+                        clients,
+                        kind,
+                        rng,
+                        suffix,
+                        targets=targets,
+                    )
+                )
             bench(f"api.{kind}.server_rss_mb", round(server.rss_mb(), 1), "MB")
 
 
