@@ -2,13 +2,15 @@
 
 Seeds N incidents (default 100,000) into a fresh SQLite database and a throwaway PostgreSQL database, serves
 each with `tocsin serve` in a subprocess, and drives it with concurrent clients from this process (client and
-server share the machine's cores). Prints `BENCH api.<db>.<create|get|list>.<p50_ms|p99_ms|per_s>` for
-`--concurrency` clients (default 4), the same figures as `api.<db>.<op>_c<N>.*` at saturation (`--saturation`,
-default 16 clients), and `api.<db>.server_rss_mb`.
+server share the machine's cores). Prints `BENCH api.<db>.<op>.<p50_ms|p99_ms|per_s>` for `--concurrency`
+clients (default 4), op create, get, list, search, then create_paging; the same figures as
+`api.<db>.<op>_c<N>.*` at saturation (`--saturation`, default 16 clients, before create_paging); and
+`api.<db>.server_rss_mb`.
 
 `create` files incidents on a demo service with no escalation policy (the record alone: validation, priority,
 SLA clocks, timeline, audit). `create_paging` files them on the checkout API, whose policy pages on-call at
-once: the same create plus the escalation run, and the in-process engine paging meanwhile.
+once: the same create plus the escalation run, and the in-process engine paging meanwhile. `search` is the
+list's text filter (`q`), half the time for a host name, half for text no incident has.
 
     .venv/bin/python bench/api.py [--incidents 100000] [--requests 2000] [--db sqlite,postgres]
 """
@@ -146,6 +148,7 @@ async def measure(
     suffix: str = "",
     *,
     targets: dict[str, tuple[int, int]],
+    paging: bool = False,
 ) -> None:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {token}"}
@@ -186,12 +189,20 @@ async def measure(
             r = await client.get("/api/v1/incidents", params={**filters[i % len(filters)], "limit": 50})
             return r.status_code == 200 and len(r.json()["items"]) > 0
 
+        if paging:  # last of all: its pages keep the in-process engine busy for a while after
+            paged = creating(*targets["paging"])
+            report(f"api.{db}.create_paging{suffix}", await drive(requests, concurrency, paged))
+            return
         report(f"api.{db}.create{suffix}", await drive(requests, concurrency, creating(*targets["quiet"])))
         report(f"api.{db}.get{suffix}", await drive(requests, concurrency, get))
         report(f"api.{db}.list{suffix}", await drive(requests, concurrency, page))
-        # Last: its pages keep the in-process engine busy for a while after.
-        paging = creating(*targets["paging"])
-        report(f"api.{db}.create_paging{suffix}", await drive(requests, concurrency, paging))
+
+        async def search(i: int) -> bool:  # text in title or description: a host, or nothing at all
+            q = f"host-{rng.randint(1, 500)} " if i % 2 else f"no such text {i}"
+            r = await client.get("/api/v1/incidents", params={"q": q.strip(), "limit": 50})
+            return r.status_code == 200
+
+        report(f"api.{db}.search{suffix}", await drive(requests, concurrency, search))
 
 
 def run_db(kind: str, args: argparse.Namespace) -> None:
@@ -207,10 +218,10 @@ def run_db(kind: str, args: argparse.Namespace) -> None:
         note(f"{kind}: seeded {args.incidents} incidents in {time.perf_counter() - began:.1f} s")
         targets = routes(url)
         with serve(url) as server:
-            runs = [(args.concurrency, "")] + (
-                [(args.saturation, f"_c{args.saturation}")] if args.saturation else []
-            )
-            for clients, suffix in runs:
+            runs = [(args.concurrency, "", False)]
+            runs += [(args.saturation, f"_c{args.saturation}", False)] if args.saturation else []
+            runs += [(args.concurrency, "", True)]
+            for clients, suffix, paging in runs:
                 asyncio.run(
                     measure(
                         server.base_url,
@@ -222,6 +233,7 @@ def run_db(kind: str, args: argparse.Namespace) -> None:
                         rng,
                         suffix,
                         targets=targets,
+                        paging=paging,
                     )
                 )
             bench(f"api.{kind}.server_rss_mb", round(server.rss_mb(), 1), "MB")

@@ -6,9 +6,11 @@ import pytest
 from sqlalchemy import select
 
 from tocsin import demo
+from tocsin.auth.models import Team
+from tocsin.catalog.models import Service
 from tocsin.db import Database
 from tocsin.incidents.models import Incident, IncidentState
-from tocsin.oncall.models import EscalationRun, RunStatus
+from tocsin.oncall.models import EscalationRun, RunStatus, ServiceEscalation, TeamEscalation
 
 pytestmark = pytest.mark.anyio
 
@@ -17,15 +19,23 @@ async def test_the_demo_pages_platform_for_its_incidents_nobody_has_taken_on(db:
     assert await demo.load(db)
     assert not await demo.load(db, if_empty=True)
     async with db.read() as s:
-        incidents = {i.id: i for i in await s.scalars(select(Incident))}
+        platform = await s.scalar(select(Team.id).where(Team.slug == "platform"))
+        incidents = list(await s.scalars(select(Incident)))
         runs = {r.incident_id: r for r in await s.scalars(select(EscalationRun))}
+        by_service = {
+            slug: timeout
+            for slug, timeout in await s.execute(
+                select(Service.slug, ServiceEscalation.ack_timeout_minutes).join(
+                    ServiceEscalation, ServiceEscalation.service_id == Service.id
+                )
+            )
+        }
+        team_default = await s.get(TeamEscalation, platform)
     assert len(incidents) >= 12
-    new_on_platform = {
-        i.id
-        for i in incidents.values()
-        if i.state == IncidentState.new and i.team_id is not None and i.id in runs
-    }
-    assert new_on_platform, "a new Platform incident should be escalating"
-    assert all(runs[i].status == RunStatus.running for i in new_on_platform)
-    taken_on = [i for i in incidents.values() if i.id in runs and i.state != IncidentState.new]
+    assert by_service == {"checkout-api": 30, "payments-db": None} and team_default is not None
+    waiting = [i for i in incidents if i.team_id == platform and i.state == IncidentState.new]
+    assert waiting and all(runs[i.id].status == RunStatus.running for i in waiting)
+    taken_on = [i for i in incidents if i.team_id == platform and i.state != IncidentState.new]
     assert taken_on and all(runs[i.id].status != RunStatus.running for i in taken_on)
+    others = [i for i in incidents if i.team_id != platform]
+    assert others and not any(i.id in runs for i in others)

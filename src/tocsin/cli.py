@@ -161,6 +161,13 @@ def migrate(
 
     run_db(seed)
     typer.echo(f"database at {m.head()}")
+    if revision == "head" and (missing := m.missing_optional_indexes(url)):
+        typer.echo(
+            f"warning: no {', '.join(sorted(missing))}: the pg_trgm extension could not be created, "
+            "so incident text search reads every incident. Have a superuser run CREATE EXTENSION pg_trgm "
+            "in this database, then `tocsin migrate --downgrade --revision 0001 && tocsin migrate`.",
+            err=True,
+        )
 
 
 @app.command()

@@ -29,3 +29,22 @@ def downgrade(database_url: str, revision: str = "base") -> None:
 
 def head() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def missing_optional_indexes(database_url: str) -> set[str]:
+    """The optional indexes (tables.OPTIONAL_INDEXES) a migrated PostgreSQL database lacks, e.g. because
+    pg_trgm could not be created; always empty on SQLite, which has none."""
+    from sqlalchemy import inspect
+
+    from tocsin.db import make_sync_engine
+    from tocsin.tables import OPTIONAL_INDEXES
+
+    engine = make_sync_engine(database_url)
+    try:
+        if engine.dialect.name != "postgresql":
+            return set()
+        with engine.connect() as conn:
+            present = {i["name"] for i in inspect(conn).get_indexes("incidents")}
+        return set(OPTIONAL_INDEXES) - present
+    finally:
+        engine.dispose()

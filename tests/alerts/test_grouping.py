@@ -148,9 +148,14 @@ async def test_more_severe_alerts_joining_raise_the_urgency_and_milder_ones_neve
     await send(db, iid, am("b", severity=Severity.warning), now=later + timedelta(minutes=2))
     [kept] = await incident_list(db)
     assert (kept.urgency, kept.priority) == (1, high)
+    async with db.write() as s:  # a person decides it can wait
+        await incidents.update_incident(session=s, actor=SYSTEM, ref=opened.id, urgency=3, now=later)
+    await send(db, iid, am("b", severity=Severity.critical), now=later + timedelta(minutes=3))  # a re-send
+    [lowered] = await incident_list(db)
+    assert lowered.urgency == 3
     async with db.read() as s:
         entries = list(await s.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == opened.id)))
-    [change] = [e for e in entries if e.kind == EntryKind.priority_changed]
+    [change, _] = [e for e in entries if e.kind == EntryKind.priority_changed]
     assert (change.actor, change.at) == ("system", later)
     assert change.text == f"Impact {opened.impact}, urgency 1: priority P{opened.priority} -> P{high}"
 
@@ -252,6 +257,23 @@ async def test_a_sender_acknowledging_an_alert_acknowledges_its_new_incident(
     [entry] = [e for e in entries if e.kind == EntryKind.state_changed]
     assert (entry.actor, entry.at) == ("system", later)
     assert closing.ACKNOWLEDGED_BY_SENDER in entry.text
+
+
+async def test_a_sender_repeating_its_acknowledgement_does_not_undo_a_withdrawn_one(
+    db: Database, service_id: int
+) -> None:
+    iid = await integration(db, service_id, IntegrationKind.pagerduty)
+    await send(db, iid, am("a"))
+    ack = AlertEvent(dedup_key="a", action=Action.acknowledge)
+    await send(db, iid, ack, now=T0 + timedelta(minutes=1))
+    [opened] = await incident_list(db)
+    async with db.write() as s:  # e.g. reassigned, or the acknowledgement timed out
+        await incidents.transition(
+            session=s, actor=SYSTEM, ref=opened.id, target=IncidentState.new, now=T0 + timedelta(minutes=2)
+        )
+    again = await send(db, iid, ack, now=T0 + timedelta(minutes=3))
+    [still] = await incident_list(db)
+    assert again.acknowledged == [] and still.state == IncidentState.new
 
 
 async def test_a_sender_acknowledging_leaves_an_incident_already_being_worked_as_it_is(

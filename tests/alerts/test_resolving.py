@@ -158,8 +158,12 @@ async def test_resolve_times_no_flapping_window_reaches_are_forgotten_daily(
 async def test_pruning_works_through_a_large_memory_a_batch_at_a_time(db: Database, service_id: int) -> None:
     iid = await integration(db, service_id)
     async with db.write() as s:
-        s.add_all(
-            AlertFlap(integration_id=iid, dedup_key=f"k{i}", resolved_times=[(T0 + i * MIN).isoformat()])
+        s.add_all(  # oldest first, as kept: only the newest counts
+            AlertFlap(
+                integration_id=iid,
+                dedup_key=f"k{i}",
+                resolved_times=[(T0 - 60 * MIN).isoformat(), (T0 + i * MIN).isoformat()],
+            )
             for i in range(25)
         )
     later = T0 + timedelta(minutes=MAX_WINDOW_MINUTES) + 20 * MIN  # keys k0..k19 are older than a week

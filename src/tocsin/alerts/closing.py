@@ -2,9 +2,11 @@
 
 - When every alert of an incident is resolved, the incident gets `mitigated_at` and, if its service's alert
   settings say `auto_resolve` (the default), is resolved: code solution_provided, "All alerts resolved".
-- When a sender acknowledges an alert (PagerDuty Events `acknowledge`, a generic integration's acknowledge
-  status), its incident is acknowledged if nobody has taken it on yet, which stops its escalation, as in
-  PagerDuty. An incident already being worked keeps its state.
+- When a sender acknowledges an alert (PagerDuty Events `acknowledge`, an `ACK:` mail subject, a CloudEvent
+  or generic integration saying so), its incident is acknowledged if nobody has taken it on yet, which stops
+  its escalation, as in PagerDuty. Only the alert's change from triggered counts: a sender repeating its
+  acknowledgement does not undo a reassignment or a timed-out acknowledgement. An incident already being
+  worked keeps its state.
 - When a person resolves or cancels an incident, its open alerts are resolved with it (the listener that
   `install()` registers), so the next trigger of the same key opens a new alert and a new incident.
 """
@@ -22,7 +24,7 @@ from tocsin.alerts import snapshot
 from tocsin.alerts.alert_settings import settings_for
 from tocsin.alerts.models import OPEN_ALERT, Alert, AlertGroup, AlertStatus
 from tocsin.auth.permissions import SYSTEM
-from tocsin.errors import Invalid
+from tocsin.errors import Invalid, NotFound
 from tocsin.incidents import service as incidents
 from tocsin.incidents.events import LISTENERS, IncidentEvent
 from tocsin.incidents.lifecycle import OPEN_STATES
@@ -91,7 +93,10 @@ async def acknowledge(session: AsyncSession, incident_ids: Collection[int], now:
     the ids of the incidents acknowledged."""
     acknowledged: list[int] = []
     for incident_id in sorted(incident_ids):
-        incident = await incidents.get_incident(session=session, actor=SYSTEM, ref=incident_id)
+        try:  # locked: a person acting on it meanwhile waits, or went first and is seen here
+            incident = await incidents.get_incident_to_work(session=session, actor=SYSTEM, ref=incident_id)
+        except NotFound:
+            continue
         if incident.state != IncidentState.new:
             continue
         await incidents.transition(

@@ -37,7 +37,7 @@ from tocsin.alerts.summary import Did, Tally
 from tocsin.alerts.triage import Decision
 from tocsin.auth.permissions import SYSTEM
 from tocsin.db import UTCDateTime, dialect_of, upsert_insert
-from tocsin.errors import Invalid
+from tocsin.errors import Invalid, NotFound
 from tocsin.incidents import service as incidents
 from tocsin.incidents.lifecycle import OPEN_STATES
 from tocsin.incidents.models import EntryKind, SourceChannel
@@ -266,19 +266,30 @@ async def _lock_groups(session: AsyncSession, keys: Sequence[Key], now: datetime
 
 
 async def _raise_urgency(session: AsyncSession, batch: Batch, now: datetime) -> None:
-    """Raise the urgency of incidents that alerts asking for more joined (a warning storm turning
-    critical); never lower it. The priority follows, unless a person overrode it."""
+    """Raise the urgency of incidents that new alerts asking for more joined (a warning storm turning
+    critical); never lower it. Repeats of alerts already counted raise nothing (Alertmanager re-sends every
+    firing alert, which would otherwise undo a person's choice again and again). The priority follows,
+    unless a person overrode it."""
     wanted: dict[int, list[Touch]] = defaultdict(list)
     for t in batch.touches:
-        if t.incident_id in batch.urgencies and t.did in (Did.triggered, Did.repeated) and t.decision:
-            wanted[t.incident_id].append(t)
+        incident_id = t.incident_id
+        if incident_id is None or incident_id not in batch.urgencies or incident_id in batch.opened_incidents:
+            continue
+        if t.did is Did.triggered and t.decision is not None and t.decision.routed:
+            wanted[incident_id].append(t)
     if not wanted:
         return
     services = {t.decision.route.service_id for touches in wanted.values() for t in touches if t.decision}
     settings = await snapshot.settings(session, services, settings_for)
     for incident_id, touches in sorted(wanted.items()):
         urgency = min(_urgency([t], settings[t.decision.route.service_id]) for t in touches if t.decision)
-        if urgency < batch.urgencies[incident_id]:
+        if urgency >= batch.urgencies[incident_id]:  # what the batch read: nothing to raise
+            continue
+        try:  # compare with the locked row: another process may have raised it meanwhile
+            incident = await incidents.get_incident_to_work(session=session, actor=SYSTEM, ref=incident_id)
+        except NotFound:
+            continue
+        if incident.state in OPEN_STATES and urgency < incident.urgency:
             await incidents.update_incident(
                 session=session, actor=SYSTEM, ref=incident_id, urgency=urgency, now=now
             )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, literal, text, update
+from sqlalchemy import Table, func, literal, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts import bulk_pg, grouping, snapshot, triage
@@ -23,7 +23,7 @@ from tocsin.alerts.dedup import Step, plan
 from tocsin.alerts.flapping import FlapPolicy
 from tocsin.alerts.grouping import Batch, Prepared, Touch
 from tocsin.alerts.heartbeat import HEARTBEAT_TIMER, heartbeat_due
-from tocsin.alerts.models import OPEN_ALERT, Alert, AlertStatus, Integration, SeenEvent
+from tocsin.alerts.models import Alert, AlertStatus, Integration, SeenEvent
 from tocsin.alerts.options import HeartbeatOptions
 from tocsin.alerts.resolving import resolve
 from tocsin.alerts.summary import Did
@@ -282,7 +282,12 @@ async def _acknowledge(
         chunk = keys[start : start + _CHUNK]
         stmt = (
             update(_ALERTS)
-            .where(bulk_pg.keys_matching(session, _ALERTS, chunk), text(OPEN_ALERT))
+            # Only a change counts: acknowledging again is a no-op, so a sender repeating it does not
+            # re-acknowledge an incident that was reassigned or whose acknowledgement timed out meanwhile.
+            .where(
+                bulk_pg.keys_matching(session, _ALERTS, chunk),
+                _ALERTS.c.status == AlertStatus.triggered.value,
+            )
             .values(
                 status=AlertStatus.acknowledged.value,
                 acknowledged_at=func.coalesce(_ALERTS.c.acknowledged_at, literal(now, UTCDateTime())),

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tocsin.alerts.flapping import MAX_WINDOW_MINUTES
 from tocsin.alerts.models import IntegrationKind, Severity
 from tocsin.errors import Invalid
 
@@ -38,7 +39,10 @@ class Options(BaseModel):
         "(0: never); null takes the service's alert settings.",
     )
     flap_window_minutes: int | None = Field(
-        default=None, ge=1, le=10_080, description="The flapping window; null takes the service's."
+        default=None,
+        ge=1,
+        le=MAX_WINDOW_MINUTES,
+        description="The flapping window; null takes the service's.",
     )
 
 

@@ -5,9 +5,10 @@ it has now cycled too often (tocsin.alerts.flapping): then the alert stays open,
 resolves it once it has stayed quiet for the flapping window; a trigger meanwhile cancels that (the upsert
 clears `held_resolve_at`). Resolves of an alert already flapping are held the same way, silently.
 
-Resolve times older than the longest flapping window count for no policy: a daily timer (`alerts.flaps`,
-ensured whenever resolve times are written) deletes the keys whose newest resolve is that old, so the memory
-does not grow with every key ever resolved.
+Resolve times older than the longest flapping window count for no policy: a daily timer
+(`alerts.flaps_prune`, ensured a day ahead when resolve times are written, looked at once an hour per
+process) deletes the keys whose newest resolve is that old, so the memory does not grow with every key ever
+resolved.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, String, Table, delete, literal_column, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, String, Table, delete, literal_column, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts import bulk_pg
@@ -25,16 +26,16 @@ from tocsin.alerts.flapping import MAX_WINDOW_MINUTES, FlapPolicy, record_resolv
 from tocsin.alerts.grouping import Touch
 from tocsin.alerts.models import OPEN_ALERT, Alert, AlertFlap, AlertStatus
 from tocsin.alerts.summary import Did
-from tocsin.db import dialect_of, upsert_insert
+from tocsin.db import dialect_of, on_commit, upsert_insert
 from tocsin.engine import service as engine
 
 TIMER = "alerts.flap"
-PRUNE_TIMER = "alerts.flaps"  # subject "all": forget resolve times no flapping window reaches
+PRUNE_TIMER = "alerts.flaps_prune"  # subject "all": forget resolve times no flapping window reaches
 PRUNE_EVERY = timedelta(days=1)
 PRUNE_BATCH = 1000
 OFF = FlapPolicy(cycles=0)
 # When this process last made sure the prune timer exists, per database: once an hour is plenty.
-_ensured: weakref.WeakKeyDictionary[Engine, datetime] = weakref.WeakKeyDictionary()
+_ensured: weakref.WeakKeyDictionary[Engine | Connection, datetime] = weakref.WeakKeyDictionary()
 _ALERTS = cast(Table, Alert.__table__)
 _CHUNK = 1000
 _FAST = {"synchronize_session": False}
@@ -124,13 +125,13 @@ async def _resolve_chunk(
 
 
 async def _ensure_pruning(session: AsyncSession, now: datetime) -> None:
+    """Make sure the prune timer exists, looking at most once an hour per process (remembered at commit)."""
     key = session.get_bind()
-    assert isinstance(key, Engine)
     last = _ensured.get(key)
     if last is not None and timedelta(0) <= now - last < timedelta(hours=1):
         return
     await engine.ensure(session=session, kind=PRUNE_TIMER, subject="all", due_at=now + PRUNE_EVERY)
-    _ensured[key] = now
+    on_commit(session, lambda: _ensured.__setitem__(key, now))
 
 
 def _newest_resolve(session: AsyncSession) -> Any:
@@ -144,17 +145,21 @@ async def prune(session: AsyncSession, now: datetime, *, limit: int = PRUNE_BATC
     """Delete up to `limit` keys whose newest resolve is older than any flapping window; how many."""
     cutoff = (now - timedelta(minutes=MAX_WINDOW_MINUTES)).isoformat()
     newest = _newest_resolve(session)
+    is_stale = (newest < cutoff) | newest.is_(None)
+    # PostgreSQL: rows intake holds are skipped (pruned next time), so this never waits on intake, and the
+    # rows taken are locked, so intake waits for this short transaction instead of deadlocking with it.
     stale = (
         select(AlertFlap.integration_id, AlertFlap.dedup_key)
-        .where((newest < cutoff) | newest.is_(None))
+        .where(is_stale)
+        .order_by(AlertFlap.integration_id, AlertFlap.dedup_key)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     rows = (await session.execute(stale)).all()
     if rows:
+        keys = [(int(r[0]), str(r[1])) for r in rows]
         await session.execute(
-            delete(AlertFlap).where(
-                tuple_(AlertFlap.integration_id, AlertFlap.dedup_key).in_([tuple(r) for r in rows])
-            )
+            delete(AlertFlap).where(tuple_(AlertFlap.integration_id, AlertFlap.dedup_key).in_(keys), is_stale)
         )
     return len(rows)
 

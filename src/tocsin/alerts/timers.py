@@ -4,8 +4,8 @@
   alert when overdue, else fires again at the deadline a check-in moved it to.
 - `alerts.flap` (subject: alert id): a flapping alert whose resolve was held; resolves it once it has been
   quiet for the flapping window.
-- `alerts.flaps` (subject: "all"): forget resolve times older than any flapping window (`resolving.prune`);
-  ensured a day ahead whenever resolve times are written.
+- `alerts.flaps_prune` (subject: "all"): forget resolve times older than any flapping window
+  (`resolving.prune`); ensured a day ahead when resolve times are written (looked at hourly per process).
 - `alerts.maintenance` (subject: window id) and `alerts.reroute` ("unrouted"): a maintenance window ended,
   or intake stored alerts without routing; open alerts that have no incident are judged again and those
   now routed join or open their incidents.

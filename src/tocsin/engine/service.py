@@ -23,6 +23,7 @@ NOTIFY_CHANNEL = "tocsin_timers"
 
 
 _QUEUED = "tocsin_engine_queued"  # session.info: {(kind, subject): (due_at, payload)} written at commit
+_ENSURED = "tocsin_engine_ensured"  # session.info: {(kind, subject): due_at} created at commit if absent
 
 
 @functools.cache
@@ -62,42 +63,61 @@ async def schedule(
 
 
 async def ensure(*, session: AsyncSession, kind: str, subject: str, due_at: datetime) -> None:
-    """Create the (kind, subject) timer at `due_at` unless it exists (or is queued) already: for
-    housekeeping that must run some time after activity, which new activity must not keep postponing."""
-    if (kind, subject) in (session.info.get(_QUEUED) or {}):
-        return
-    stmt = upsert_insert(dialect_of(session))(Timer).values(
-        kind=kind, subject=subject, due_at=due_at, payload=None, attempts=0, created_at=utcnow()
-    )
-    await session.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "subject"]))
+    """Create the (kind, subject) timer at `due_at` unless it exists already: for housekeeping that must run
+    some time after activity, which new activity must not keep postponing. Written at commit, like
+    `schedule` (which wins over `ensure` for the same pair in one unit of work)."""
+    ensured = session.info.get(_ENSURED)
+    if ensured is None:
+        ensured = session.info[_ENSURED] = {}
+        defer(session, flush)
+    ensured.setdefault((kind, subject), due_at)
+    earliest = session.info.get(WAKE_KEY)
+    if earliest is None or due_at < earliest:
+        session.info[WAKE_KEY] = due_at
+
+
+@functools.cache
+def _insert_absent(dialect: str) -> Any:
+    return upsert_insert(dialect)(Timer.__table__).on_conflict_do_nothing(index_elements=["kind", "subject"])
 
 
 async def flush(session: AsyncSession) -> None:
-    """Write the timers scheduled so far in this unit of work (at commit, or before reading timers)."""
+    """Write the timers scheduled (or ensured) so far in this unit of work, in one statement each: at
+    commit, or before reading timers."""
     queued: dict[tuple[str, str], tuple[datetime, Any]] = session.info.pop(_QUEUED, None) or {}
-    if not queued:
+    ensured: dict[tuple[str, str], datetime] = session.info.pop(_ENSURED, None) or {}
+    absent = {key: due for key, due in ensured.items() if key not in queued}
+    if not queued and not absent:
         return
     dialect = dialect_of(session)
     now = utcnow()
-    rows = [
-        {"kind": k, "subject": s, "due_at": due, "payload": payload, "attempts": 0, "created_at": now}
-        for (k, s), (due, payload) in queued.items()
-    ]
-    await session.execute(_upsert(dialect), rows)
+    if queued:
+        rows = [
+            {"kind": k, "subject": s, "due_at": due, "payload": payload, "attempts": 0, "created_at": now}
+            for (k, s), (due, payload) in queued.items()
+        ]
+        await session.execute(_upsert(dialect), rows)
+    if absent:
+        rows = [
+            {"kind": k, "subject": s, "due_at": due, "payload": None, "attempts": 0, "created_at": now}
+            for (k, s), due in absent.items()
+        ]
+        await session.execute(_insert_absent(dialect), rows)
     if dialect == "postgresql":
         # Delivered only if the transaction commits; the payload lets listening workers ignore timers due
         # after they would wake anyway.
-        earliest = min(due for due, _ in queued.values())
+        earliest = min([due for due, _ in queued.values()] + list(absent.values()))
         await session.execute(
             text("SELECT pg_notify(:c, :due)"), {"c": NOTIFY_CHANNEL, "due": earliest.isoformat()}
         )
 
 
 def _unqueue(session: AsyncSession, matches: Callable[[str, str], bool]) -> None:
-    queued = session.info.get(_QUEUED)
-    if queued:
-        for key in [key for key in queued if matches(*key)]:
-            del queued[key]
+    for name in (_QUEUED, _ENSURED):
+        queued = session.info.get(name)
+        if queued:
+            for key in [key for key in queued if matches(*key)]:
+                del queued[key]
 
 
 async def cancel(*, session: AsyncSession, kind: str, subject: str) -> None:

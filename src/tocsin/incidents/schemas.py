@@ -127,7 +127,10 @@ class IncidentPatch(_Body):
 class TransitionIn(_Body):
     state: IncidentState
     reason: str | None = Field(
-        default=None, max_length=5000, description="Hold note, cancellation reason or reopen reason."
+        default=None,
+        max_length=5000,
+        description="Hold note, cancellation reason or reopen reason; for other moves, shown on the timeline "
+        "entry of the change (which stakeholders see).",
     )
     hold_reason: HoldReason | None = None
     resolution_code: ResolutionCode | None = None

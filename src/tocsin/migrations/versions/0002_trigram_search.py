@@ -3,7 +3,9 @@
 The incident list's `q` filter is a case-insensitive substring match on title and description (ILIKE). On
 PostgreSQL, GIN trigram indexes let it find the matches without reading every incident. They need the pg_trgm
 extension (in PostgreSQL's contrib, creatable by a database owner since PostgreSQL 13): where it cannot be
-created, the migration says so and search keeps working, by scanning. SQLite scans as before.
+created (or its operator class cannot be found), the migration goes on without them, `tocsin migrate` warns,
+and search keeps working by scanning. SQLite scans as before. The indexes are built without CONCURRENTLY:
+on a large database, incident writes wait while they build.
 
 The indexes live outside the models (`tocsin.tables.OPTIONAL_INDEXES`): schemas built from the models, as the
 tests build theirs, simply do without them.
@@ -43,7 +45,10 @@ def upgrade() -> None:
         "DO $$ BEGIN "
         "IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN "
         f"{creates} "
-        "END IF; END $$"
+        "END IF; "
+        "EXCEPTION WHEN OTHERS THEN "
+        "RAISE WARNING 'no trigram indexes (%): incident text search will scan', SQLERRM; "
+        "END $$"
     )
 
 
