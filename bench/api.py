@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -156,7 +157,7 @@ async def measure(
         for _ in range(50):  # warm-up: connections, caches, statement preparation
             await client.get("/api/v1/incidents", params={"state": "in_progress", "priority": 2})
 
-        def creating(team_id: int, service_id: int) -> Any:
+        def creating(team_id: int, service_id: int) -> Callable[[int], Awaitable[bool]]:
             async def create(i: int) -> bool:
                 r = await client.post(
                     "/api/v1/incidents",
@@ -198,8 +199,8 @@ async def measure(
         report(f"api.{db}.list{suffix}", await drive(requests, concurrency, page))
 
         async def search(i: int) -> bool:  # text in title or description: a host, or nothing at all
-            q = f"host-{rng.randint(1, 500)} " if i % 2 else f"no such text {i}"
-            r = await client.get("/api/v1/incidents", params={"q": q.strip(), "limit": 50})
+            q = f"host-{rng.randint(1, 500)}" if i % 2 else f"no such text {i}"
+            r = await client.get("/api/v1/incidents", params={"q": q, "limit": 50})
             return r.status_code == 200
 
         report(f"api.{db}.search{suffix}", await drive(requests, concurrency, search))

@@ -270,19 +270,19 @@ async def _raise_urgency(session: AsyncSession, batch: Batch, now: datetime) -> 
     critical); never lower it. Repeats of alerts already counted raise nothing (Alertmanager re-sends every
     firing alert, which would otherwise undo a person's choice again and again). The priority follows,
     unless a person overrode it."""
-    wanted: dict[int, list[Touch]] = defaultdict(list)
-    for t in batch.touches:
-        incident_id = t.incident_id
-        if incident_id is None or incident_id not in batch.urgencies or incident_id in batch.opened_incidents:
-            continue
-        if t.did is Did.triggered and t.decision is not None and t.decision.routed:
-            wanted[incident_id].append(t)
-    if not wanted:
+    joined = [  # new routed alerts that joined an incident found open (batch.urgencies: as read then)
+        (t.incident_id, t.decision.route.service_id, t)
+        for t in batch.touches
+        if t.did is Did.triggered and t.incident_id in batch.urgencies and t.decision and t.decision.routed
+    ]
+    if not joined:
         return
-    services = {t.decision.route.service_id for touches in wanted.values() for t in touches if t.decision}
-    settings = await snapshot.settings(session, services, settings_for)
-    for incident_id, touches in sorted(wanted.items()):
-        urgency = min(_urgency([t], settings[t.decision.route.service_id]) for t in touches if t.decision)
+    settings = await snapshot.settings(session, {service for _, service, _ in joined}, settings_for)
+    asked: dict[int, int] = {}
+    for incident_id, service, t in joined:
+        if incident_id is not None:
+            asked[incident_id] = min(asked.get(incident_id, 3), _urgency([t], settings[service]))
+    for incident_id, urgency in sorted(asked.items()):
         if urgency >= batch.urgencies[incident_id]:  # what the batch read: nothing to raise
             continue
         try:  # compare with the locked row: another process may have raised it meanwhile

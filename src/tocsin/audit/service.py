@@ -84,9 +84,8 @@ async def seal(session: AsyncSession) -> None:
             }
         )
         prev = digest
-    await session.execute(
-        _INSERT, rows
-    )  # Core, not the ORM: nothing reads these rows back in the unit of work
+    # Core, not the ORM: nothing reads these rows back in the unit of work.
+    await session.execute(_INSERT, rows)
     await session.execute(_head_upsert(dialect), {"id": 1, "seq": seq, "hash": prev})
 
 
