@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import text
 
@@ -10,6 +12,7 @@ from tocsin.auth import service as auth
 from tocsin.auth.models import Role
 from tocsin.auth.permissions import SYSTEM
 from tocsin.db import Database, make_sync_engine
+from tocsin.wiring import open_database
 
 pytestmark = pytest.mark.anyio
 
@@ -89,3 +92,26 @@ async def test_rehashing_a_row_breaks_the_next_link(db: Database, database_url: 
     )
     verdict = _verify(database_url)
     assert verdict.first_bad == n + 2
+
+
+async def test_concurrent_writers_never_fork_the_chain(database_url: str) -> None:
+    """Two engines, as two processes would have, writing at once: first on a chain with no head row yet
+    (PostgreSQL takes an advisory lock), then on one with a head (whose row lock serialises them)."""
+    _tamper(database_url, "DELETE FROM audit_log")
+    _tamper(database_url, "DELETE FROM audit_head")
+    engines = [open_database(database_url, pool_size=5) for _ in range(2)]
+
+    async def create(i: int) -> None:
+        async with engines[i % 2].write() as s:
+            await auth.create_user(
+                session=s, actor=SYSTEM, email=f"c{i}@example.com", name=f"C{i}", role=Role.viewer
+            )
+
+    try:
+        await asyncio.gather(*(create(i) for i in range(20)))
+        await asyncio.gather(*(create(i) for i in range(20, 40)))
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    verdict = _verify(database_url)
+    assert (verdict.ok, verdict.length) == (True, 40)

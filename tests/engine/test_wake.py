@@ -151,3 +151,40 @@ async def test_a_retry_after_backoff_fires_on_time_without_any_wake_up(
         await asyncio.wait_for(retried.wait(), timeout=5)
     first, second = calls
     assert timedelta(seconds=1) <= second - first < timedelta(seconds=2)
+
+
+async def test_only_timers_due_within_the_horizon_are_announced(pg_db: Database) -> None:
+    """A NOTIFY per commit costs a round trip and wakes every worker; a timer due later than
+    NOTIFY_HORIZON is found by the workers' re-check instead, which runs more often than that."""
+    import psycopg
+
+    from tocsin.engine.service import NOTIFY_CHANNEL, NOTIFY_HORIZON
+    from tocsin.engine.wake import psycopg_conninfo
+
+    async with await psycopg.AsyncConnection.connect(psycopg_conninfo(pg_db.url), autocommit=True) as conn:
+        await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        soon = utcnow() + NOTIFY_HORIZON - timedelta(seconds=30)
+        await schedule(pg_db, "incident:far", utcnow() + NOTIFY_HORIZON + timedelta(minutes=1))
+        await schedule(pg_db, "incident:soon", soon)
+        heard = []
+        async with asyncio.timeout(2):
+            async for notify in conn.notifies():
+                heard.append(notify.payload)
+                break
+        await asyncio.sleep(0.2)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                async for notify in conn.notifies():
+                    heard.append(notify.payload)
+    assert heard == [soon.isoformat()]
+
+
+async def test_a_worker_must_recheck_within_the_horizon(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    settings = Settings(database_url=sqlite_url, demo=True)
+    try:
+        with pytest.raises(ValueError, match="recheck_seconds is at most 300"):
+            Worker(EngineContext(db=db, settings=settings), {}, recheck_seconds=301)
+        assert Worker(EngineContext(db=db, settings=settings), {}, recheck_seconds=300).recheck_seconds == 300
+    finally:
+        await db.dispose()

@@ -1,7 +1,7 @@
 """Recording changes into the audit chain and verifying it.
 
 Services call `record()` during a unit of work; the entries are buffered on the session and chained by
-`seal()` right before commit, under a lock (an advisory lock on PostgreSQL, the write lock on SQLite),
+`seal()` right before commit, under a lock (the head row's lock on PostgreSQL, the write lock on SQLite),
 so concurrent processes never fork the chain and the lock is held only for the final insert.
 """
 
@@ -23,6 +23,8 @@ _BUFFER = "tocsin_audit"
 # Built once: every write runs them.
 _LAST = select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
 _INSERT = insert(cast(Table, AuditEntry.__table__))
+_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+_HEAD_LOCKED = _HEAD.with_for_update()
 _PG_AUDIT_LOCK = 7_270_001
 
 
@@ -59,10 +61,7 @@ async def seal(session: AsyncSession) -> None:
         return
     await session.flush()
     dialect = dialect_of(session)
-    if dialect == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
-    last = (await session.execute(_LAST)).first()
-    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    seq, prev = await _head(session, dialect)
     now = utcnow()
     rows = []
     for p in pending:
@@ -87,6 +86,20 @@ async def seal(session: AsyncSession) -> None:
     # Core, not the ORM: nothing reads these rows back in the unit of work.
     await session.execute(_INSERT, rows)
     await session.execute(_head_upsert(dialect), {"id": 1, "seq": seq, "hash": prev})
+
+
+async def _head(session: AsyncSession, dialect: str) -> tuple[int, str]:
+    """The chain's last sequence number and hash, locked until commit so no other writer can extend the
+    chain meanwhile: on PostgreSQL by locking the head row (one statement), or, while there is no head
+    row yet, with an advisory lock; on SQLite the single writer already holds the database lock."""
+    if dialect != "postgresql":
+        head = (await session.execute(_HEAD)).first()
+    elif (head := (await session.execute(_HEAD_LOCKED)).first()) is None:
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+        head = (await session.execute(_HEAD_LOCKED)).first()  # written by whoever held the lock before us
+    if head is None:  # no head row: a new database (or one whose head was removed)
+        head = (await session.execute(_LAST)).first()
+    return (head[0], head[1]) if head is not None else (0, GENESIS)
 
 
 @functools.cache

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.auth import service as auth
@@ -248,7 +248,10 @@ async def services_by_id(*, session: AsyncSession, ids: Collection[int]) -> dict
     """Many services at once (for lists that show each row's services); unknown ids are left out."""
     if not ids:
         return {}
-    return {s.id: s for s in await session.scalars(select(Service).where(Service.id.in_(list(ids))))}
+    return {s.id: s for s in await session.scalars(_SERVICES_BY_ID, {"ids": list(ids)})}
+
+
+_SERVICES_BY_ID = select(Service).where(Service.id.in_(bindparam("ids", expanding=True)))
 
 
 async def list_services(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, literal_column, null, select, text
@@ -20,6 +20,8 @@ from tocsin.engine.models import Timer
 
 WAKE_KEY = "tocsin_engine_wake"  # session.info key: earliest due time scheduled in this unit of work
 NOTIFY_CHANNEL = "tocsin_timers"
+# Timers due further ahead than this are not announced with NOTIFY; workers re-check at least this often.
+NOTIFY_HORIZON = timedelta(minutes=5)
 
 
 _QUEUED = "tocsin_engine_queued"  # session.info: {(kind, subject): (due_at, payload)} written at commit
@@ -103,10 +105,11 @@ async def flush(session: AsyncSession) -> None:
             for (k, s), due in absent.items()
         ]
         await session.execute(_insert_absent(dialect), rows)
-    if dialect == "postgresql":
+    earliest = min([due for due, _ in queued.values()] + list(absent.values()))
+    if dialect == "postgresql" and earliest <= now + NOTIFY_HORIZON:
         # Delivered only if the transaction commits; the payload lets listening workers ignore timers due
-        # after they would wake anyway.
-        earliest = min([due for due, _ in queued.values()] + list(absent.values()))
+        # after they would wake anyway. Timers due later need no NOTIFY (a round trip, and a wake-up of
+        # every worker): each worker re-reads the next due time at least every NOTIFY_HORIZON.
         await session.execute(
             text("SELECT pg_notify(:c, :due)"), {"c": NOTIFY_CHANNEL, "due": earliest.isoformat()}
         )

@@ -26,6 +26,7 @@ from tocsin.engine import outcomes, store
 from tocsin.engine.groupcommit import GroupCommit
 from tocsin.engine.handlers import EngineContext, Fired, Handler
 from tocsin.engine.metrics import Metrics
+from tocsin.engine.service import NOTIFY_HORIZON
 from tocsin.engine.wake import Alarm, listen
 
 log = structlog.get_logger(__name__)
@@ -80,6 +81,11 @@ class Worker:
         self.batch = batch
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
+        if recheck_seconds > NOTIFY_HORIZON.total_seconds():
+            raise ValueError(
+                f"recheck_seconds is at most {NOTIFY_HORIZON.total_seconds():.0f}: timers due further ahead "
+                "are not announced, so a worker must look for them at least that often"
+            )
         self.recheck_seconds = recheck_seconds
         self.listen = (not ctx.db.sqlite) if listen is None else listen
         self.drain_seconds = drain_seconds

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.auth.permissions import Actor, Can
 from tocsin.db import utcnow
 from tocsin.errors import Forbidden, Invalid, NotFound
-from tocsin.incidents import matrix
+from tocsin.incidents import matrix, sla_clocks
 from tocsin.incidents.configuration import TypeFacts, get_matrix, type_facts
 from tocsin.incidents.fields import validate_extra
 from tocsin.incidents.models import (
@@ -22,7 +22,6 @@ from tocsin.incidents.models import (
     IncidentState,
     MajorStatus,
     SourceChannel,
-    Visibility,
 )
 from tocsin.incidents.store import (
     UNSET,
@@ -32,6 +31,7 @@ from tocsin.incidents.store import (
     existing_users,
     load_to_act,
     record,
+    record_creation,
     remember_new,
     user_who_can_work,
 )
@@ -196,25 +196,24 @@ async def create_incident(
     )
     _check_times(incident, now)
     services = await existing_services(session, service_ids)
+    # Known before the row is written, so that starting the clocks (an event listener) changes nothing.
+    incident.sla_status = await sla_clocks.opening_status(session, incident, services)
     session.add(incident)
     await session.flush()
-    session.add_all(IncidentService(incident_id=incident.id, service_id=s) for s in services)
+    # The rest is written with plain inserts: nothing in this unit of work reads these rows back as objects.
+    if services:
+        await session.execute(
+            _INSERT_SERVICES, [{"incident_id": incident.id, "service_id": s} for s in services]
+        )
     remember_new(session, incident.id, services)
-    record(
-        session,
-        incident,
-        actor,
-        EntryKind.created,
-        f"Reported: {title}",
-        now=now,
-        action="create",
-        after=snapshot(incident) | {"service_ids": services},
-        visibility=Visibility.stakeholder,
-    )
+    await record_creation(session, incident, actor, now, snapshot(incident) | {"service_ids": services})
     if parent is not None:
         await link_parent(session, actor, incident, parent, now)
-    await session.flush()
+        await session.flush()
     return incident
+
+
+_INSERT_SERVICES = insert(cast(Table, IncidentService.__table__))
 
 
 async def update_incident(

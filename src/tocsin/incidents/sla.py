@@ -38,7 +38,9 @@ async def on_incident_event(session: AsyncSession, event: events.IncidentEvent) 
     if incident is None:
         return
     if action == "create":
-        incident.sla_status = sla_clocks.status_of(await sla_clocks.start(session, incident, event.at))
+        status = sla_clocks.status_of(await sla_clocks.start(session, incident, event.at))
+        if incident.sla_status != status:  # set already when the incident was written (opening_status)
+            incident.sla_status = status
         return
     if action in _RETARGET:
         await sla_clocks.retarget(session, incident, event.at)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin import config_cache
@@ -32,7 +33,7 @@ from tocsin.incidents.models import (
 )
 from tocsin.incidents.sla_config import calendar_of
 from tocsin.incidents.sla_rules import Pause, Span, choose, describe_target
-from tocsin.incidents.store import services_of
+from tocsin.incidents.store import new_services, services_of
 
 WARN = "sla.warn"
 BREACH = "sla.breach"
@@ -151,16 +152,31 @@ async def _load_policies(session: AsyncSession) -> tuple[PolicyFacts, ...]:
     )
 
 
-async def policy_for(session: AsyncSession, incident: Incident) -> PolicyFacts | None:
-    """The active policy that applies to the incident now (most specific wins), if any."""
+async def policy_for(
+    session: AsyncSession, incident: Incident, services: list[int] | None = None
+) -> PolicyFacts | None:
+    """The active policy that applies to the incident now (most specific wins), if any; `services`: the
+    incident's, when the caller knows them (else they are read when a policy names one)."""
     every = await config_cache.cached(session, "sla_policies", _load_policies)
     policies = [p for p in every if p.priority == incident.priority]
     if not policies:
         return None
-    services: list[int] = []
-    if any(p.service_id is not None for p in policies):
-        services = (await services_of(session, [incident.id]))[incident.id]
-    return choose(policies, priority=incident.priority, type_key=incident.type_key, service_ids=services)
+    if services is None and any(p.service_id is not None for p in policies):
+        services = new_services(session, incident.id)
+        if services is None:
+            services = (await services_of(session, [incident.id]))[incident.id]
+    return choose(
+        policies, priority=incident.priority, type_key=incident.type_key, service_ids=services or []
+    )
+
+
+async def opening_status(session: AsyncSession, incident: Incident, services: list[int]) -> SlaStatus | None:
+    """The SLA status a new incident will have once `start()` has started its clocks: running, if its
+    policy sets a target."""
+    policy = await policy_for(session, incident, services)
+    if policy is None or all(_minutes(policy, kind) is None for kind in SlaKind):
+        return None
+    return SlaStatus.running
 
 
 def _minutes(policy: PolicyFacts, kind: SlaKind) -> int | None:
@@ -176,30 +192,43 @@ async def _start(
     session: AsyncSession,
     incident: Incident,
     policy: PolicyFacts,
-    kind: SlaKind,
+    kinds: Iterable[SlaKind],
     *,
     started_at: datetime,
     paused_at: datetime | None = None,
     cycle: int = 1,
-) -> SlaClock | None:
-    minutes = _minutes(policy, kind)
-    if minutes is None:
-        return None
-    state = ClockState.running if paused_at is None else ClockState.paused
-    clock = SlaClock(
-        incident_id=incident.id,
-        kind=kind,
-        cycle=cycle,
-        state=state,
-        started_at=started_at,
-        paused_at=paused_at,
-    )
-    clock.pauses = []
-    _take_policy(clock, policy, minutes)
-    session.add(clock)
-    session.info.setdefault(_STARTED, {}).setdefault(incident.id, []).append(clock)
-    await _recompute(session, clock, fresh=True)
-    return clock
+) -> list[SlaClock]:
+    """Start clocks of the given kinds (those the policy sets a target for), in one insert.
+
+    The rows are written with a plain insert: the returned clocks are not tracked by the session, so a
+    later change in this unit of work loads them first (`current_clocks`)."""
+    clocks = []
+    for kind in kinds:
+        minutes = _minutes(policy, kind)
+        if minutes is None:
+            continue
+        clock = SlaClock(
+            incident_id=incident.id,
+            kind=kind,
+            cycle=cycle,
+            state=ClockState.running if paused_at is None else ClockState.paused,
+            started_at=started_at,
+            paused_at=paused_at,
+            pauses=[],
+        )
+        _take_policy(clock, policy, minutes)
+        await _recompute(session, clock, fresh=True)
+        clocks.append(clock)
+    if clocks:
+        await session.execute(
+            _INSERT_CLOCKS, [{c: getattr(clock, c) for c in _CLOCK_COLUMNS} for clock in clocks]
+        )
+        session.info.setdefault(_STARTED, {}).setdefault(incident.id, []).extend(clocks)
+    return clocks
+
+
+_INSERT_CLOCKS = insert(cast(Table, SlaClock.__table__))
+_CLOCK_COLUMNS = tuple(c.key for c in SlaClock.__table__.columns if c.key != "id")
 
 
 async def start(session: AsyncSession, incident: Incident, at: datetime) -> list[SlaClock]:
@@ -207,8 +236,7 @@ async def start(session: AsyncSession, incident: Incident, at: datetime) -> list
     policy = await policy_for(session, incident)
     if policy is None:
         return []
-    started = [await _start(session, incident, policy, kind, started_at=at) for kind in SlaKind]
-    return [c for c in started if c is not None]
+    return await _start(session, incident, policy, SlaKind, started_at=at)
 
 
 # --- what the lifecycle does to clocks -------------------------------------------------------------
@@ -274,7 +302,7 @@ async def on_transition(
         policy = await policy_for(session, incident)
         if policy is not None:
             cycle = resolution.cycle + 1 if resolution is not None else 1
-            await _start(session, incident, policy, SlaKind.resolution, started_at=at, cycle=cycle)
+            await _start(session, incident, policy, [SlaKind.resolution], started_at=at, cycle=cycle)
 
 
 def _still_wanted(incident: Incident, kind: SlaKind) -> bool:
@@ -296,7 +324,9 @@ async def retarget(session: AsyncSession, incident: Incident, at: datetime) -> N
         if clock is None:
             if policy is not None and minutes is not None and _still_wanted(incident, kind):
                 held = at if incident.state == IncidentState.on_hold else None
-                await _start(session, incident, policy, kind, started_at=incident.created_at, paused_at=held)
+                await _start(
+                    session, incident, policy, [kind], started_at=incident.created_at, paused_at=held
+                )
             continue
         if clock.state not in OPEN:
             continue

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.audit import service as audit
@@ -153,20 +153,64 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> TimelineEntry:
     """Write one change to the incident's timeline and to the audit log, in the caller's transaction."""
+    entry = TimelineEntry(**_entry(incident, actor, kind, text, now, before, after, visibility, data))
+    session.add(entry)
+    _changed(session, incident, actor, now, action, before, after)
+    return entry
+
+
+async def record_creation(
+    session: AsyncSession, incident: Incident, actor: Actor, now: datetime, after: dict[str, Any]
+) -> None:
+    """`record()` for a new incident: the "created" entry is inserted at once, in one statement, since
+    nothing reads it back in this unit of work (no ORM object to track and flush: this is the hot path)."""
+    text = f"Reported: {incident.title}"
+    row = _entry(incident, actor, EntryKind.created, text, now, None, after, Visibility.stakeholder, None)
+    await session.execute(_INSERT_ENTRY, row)
+    _changed(session, incident, actor, now, "create", None, after)
+
+
+_INSERT_ENTRY = insert(cast(Table, TimelineEntry.__table__))
+
+
+def _entry(
+    incident: Incident,
+    actor: Actor,
+    kind: EntryKind,
+    text: str,
+    now: datetime,
+    before: Any,
+    after: Any,
+    visibility: Visibility,
+    data: dict[str, Any] | None,
+) -> dict[str, Any]:
     if data is None and (before is not None or after is not None):
         data = {"before": plain(before), "after": plain(after)}
-    entry = TimelineEntry(
-        incident_id=incident.id,
-        at=now,
-        actor=actor.ref,
-        actor_name=actor.name,
-        kind=kind,
-        visibility=visibility,
-        text=text,
-        data=data,
-    )
-    session.add(entry)
-    incident.updated_at = now
+    return {
+        "incident_id": incident.id,
+        "at": now,
+        "actor": actor.ref,
+        "actor_name": actor.name,
+        "kind": kind,
+        "visibility": visibility,
+        "text": text,
+        "data": data,
+    }
+
+
+def _changed(
+    session: AsyncSession,
+    incident: Incident,
+    actor: Actor,
+    now: datetime,
+    action: str,
+    before: Any,
+    after: Any,
+) -> None:
+    """What every recorded change does besides its timeline entry: the incident's updated time, the event
+    other domains react to, the audit entry."""
+    if incident.updated_at != now:  # an equal value would still mark the incident dirty for the next flush
+        incident.updated_at = now
     events.queue(
         session, events.IncidentEvent(incident.id, action, actor.ref, now, plain(before), plain(after))
     )
@@ -179,7 +223,6 @@ def record(
         before=before,
         after=after,
     )
-    return entry
 
 
 # --- references to other records -------------------------------------------------------------------
