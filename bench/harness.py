@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -154,8 +155,21 @@ class Run:
         return statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
 
 
-async def drive(total: int, concurrency: int, request: Callable[[int], Awaitable[bool]]) -> Run:
-    """Call request(i) for i in range(total) from `concurrency` workers; time each call."""
+async def drive(
+    total: int, concurrency: int, request: Callable[[int], Awaitable[bool]], *, warmup: int = 0
+) -> Run:
+    """Call request(i) for i in range(total) from `concurrency` workers; time each call.
+
+    `warmup` calls go first, untimed (i = total, total + 1, ...): the server's first calls of a kind
+    compile statements and fill caches once, which is start-up cost, not the steady state measured.
+
+    The client's own garbage collector would otherwise stop it for tens of milliseconds now and then
+    (a full collection scans everything the process holds, seed data included), and those stops would
+    be counted as the server's latency: what exists now is frozen out of later collections first."""
+    for i in range(total, total + warmup):
+        await request(i)
+    gc.collect()
+    gc.freeze()
     latencies: list[float] = []
     errors = 0
     counter = iter(range(total))
