@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, select, text
+from sqlalchemy import Connection, Table, bindparam, insert, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.audit.chain import GENESIS, Link, jsonable, row_hash
@@ -84,8 +85,30 @@ async def seal(session: AsyncSession) -> None:
         )
         prev = digest
     # Core, not the ORM: nothing reads these rows back in the unit of work.
+    if dialect == "postgresql" and len(rows) <= _PG_ONE_STATEMENT_ROWS:
+        params = {f"{key}_{i}": value for i, row in enumerate(rows) for key, value in row.items()}
+        await session.execute(_pg_append(len(rows)), params | {"head_seq": seq, "head_hash": prev})
+        return
     await session.execute(_INSERT, rows)
     await session.execute(_head_upsert(dialect), {"id": 1, "seq": seq, "hash": prev})
+
+
+_PG_ONE_STATEMENT_ROWS = 20
+
+
+@functools.cache
+def _pg_append(n: int) -> Any:
+    """PostgreSQL: insert n entries and move the head in one statement (the head's upsert is a
+    data-modifying WITH), which saves a round trip on every unit of work."""
+    table = cast(Table, AuditEntry.__table__)
+    head = postgresql.insert(cast(Table, AuditHead.__table__)).values(
+        id=1, seq=bindparam("head_seq"), hash=bindparam("head_hash")
+    )
+    head = head.on_conflict_do_update(
+        index_elements=["id"], set_={"seq": head.excluded.seq, "hash": head.excluded.hash}
+    )
+    rows = [{c.key: bindparam(f"{c.key}_{i}", type_=c.type) for c in table.columns} for i in range(n)]
+    return insert(table).values(rows).add_cte(head.cte("head"))
 
 
 async def _head(session: AsyncSession, dialect: str) -> tuple[int, str]:

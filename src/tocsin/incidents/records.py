@@ -27,7 +27,6 @@ from tocsin.incidents.store import (
     UNSET,
     Unset,
     existing_services,
-    existing_team,
     existing_users,
     load_to_act,
     record,
@@ -110,10 +109,8 @@ def _check_times(i: Incident, now: datetime) -> None:
 
 
 async def _check_people(
-    session: AsyncSession, actor: Actor, team_id: int | None, assignee_id: int | None, reporter_id: int | None
+    session: AsyncSession, actor: Actor, assignee_id: int | None, reporter_id: int | None
 ) -> None:
-    if team_id is not None:
-        await existing_team(session, team_id)
     if assignee_id is not None:
         await user_who_can_work(session, assignee_id, "assignee_id")
     if reporter_id is not None and reporter_id != actor.user_id:
@@ -167,7 +164,7 @@ async def create_incident(
     if priority is None and priority_reason is not None:
         raise Invalid("priority_reason goes with priority; send both to override the derived priority")
     reason = _override_reason(priority, priority_reason) if priority is not None else None
-    await _check_people(session, actor, team_id, assignee_id, reporter_id)
+    await _check_people(session, actor, assignee_id, reporter_id)
     incident = Incident(
         title=title,
         description=description,
@@ -195,7 +192,7 @@ async def create_incident(
         reopen_count=0,
     )
     _check_times(incident, now)
-    services = await existing_services(session, service_ids)
+    services = await existing_services(session, service_ids, team_id=team_id)
     # Known before the row is written, so that starting the clocks (an event listener) changes nothing.
     incident.sla_status = await sla_clocks.opening_status(session, incident, services)
     session.add(incident)
