@@ -216,9 +216,7 @@ class Database:
     async def _before_commit(self, session: AsyncSession) -> None:
         for hook in self.before_commit:
             await hook(session)
-        while writes := session.info.pop(_DEFERRED, None):
-            for write in writes:
-                await write(session)
+        await write_deferred(session)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -234,9 +232,18 @@ def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
 
 
 def defer(session: AsyncSession, write: Callable[[AsyncSession], Awaitable[None]]) -> None:
-    """Run `write(session)` once, just before this unit of work commits, after the before-commit hooks:
-    for work gathered over the unit of work and written in one statement (e.g. timers)."""
+    """Run `write(session)` once, just before this unit of work commits, after the before-commit hooks (or
+    when one of them calls `write_deferred`, as audit sealing does): for work gathered over the unit of
+    work and written in one statement (e.g. timers)."""
     session.info.setdefault(_DEFERRED, []).append(write)
+
+
+async def write_deferred(session: AsyncSession) -> None:
+    """Run the writes `defer()` queued so far (and any they queue). A before-commit hook that takes a
+    contended lock calls this first, so the lock is not held across these writes too."""
+    while writes := session.info.pop(_DEFERRED, None):
+        for write in writes:
+            await write(session)
 
 
 def upsert_insert(dialect_name: str) -> Any:
@@ -258,6 +265,7 @@ __all__ = [
     "sync_url",
     "upsert_insert",
     "utcnow",
+    "write_deferred",
 ]
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.audit.chain import GENESIS, Link, jsonable, row_hash
 from tocsin.audit.models import AuditEntry, AuditHead
-from tocsin.db import dialect_of, upsert_insert, utcnow
+from tocsin.db import dialect_of, upsert_insert, utcnow, write_deferred
 
 _BUFFER = "tocsin_audit"
 # Built once: every write runs them.
@@ -61,6 +61,7 @@ async def seal(session: AsyncSession) -> None:
     if not pending:
         return
     await session.flush()
+    await write_deferred(session)  # before the chain's lock: every writer waits for it
     dialect = dialect_of(session)
     seq, prev = await _head(session, dialect)
     now = utcnow()
@@ -85,21 +86,18 @@ async def seal(session: AsyncSession) -> None:
         )
         prev = digest
     # Core, not the ORM: nothing reads these rows back in the unit of work.
-    if dialect == "postgresql" and len(rows) <= _PG_ONE_STATEMENT_ROWS:
-        params = {f"{key}_{i}": value for i, row in enumerate(rows) for key, value in row.items()}
-        await session.execute(_pg_append(len(rows)), params | {"head_seq": seq, "head_hash": prev})
+    if dialect == "postgresql" and len(rows) == 1:
+        await session.execute(_pg_append_one(), rows[0] | {"head_seq": seq, "head_hash": prev})
         return
     await session.execute(_INSERT, rows)
     await session.execute(_head_upsert(dialect), {"id": 1, "seq": seq, "hash": prev})
 
 
-_PG_ONE_STATEMENT_ROWS = 20
-
-
 @functools.cache
-def _pg_append(n: int) -> Any:
-    """PostgreSQL: insert n entries and move the head in one statement (the head's upsert is a
-    data-modifying WITH), which saves a round trip on every unit of work."""
+def _pg_append_one() -> Any:
+    """PostgreSQL: insert one entry and move the head in one statement (the head's upsert is a
+    data-modifying WITH), which saves a round trip on most units of work. (A multi-row VALUES would not
+    be cached by SQLAlchemy, and compiling it costs more than the round trip.)"""
     table = cast(Table, AuditEntry.__table__)
     head = postgresql.insert(cast(Table, AuditHead.__table__)).values(
         id=1, seq=bindparam("head_seq"), hash=bindparam("head_hash")
@@ -107,8 +105,8 @@ def _pg_append(n: int) -> Any:
     head = head.on_conflict_do_update(
         index_elements=["id"], set_={"seq": head.excluded.seq, "hash": head.excluded.hash}
     )
-    rows = [{c.key: bindparam(f"{c.key}_{i}", type_=c.type) for c in table.columns} for i in range(n)]
-    return insert(table).values(rows).add_cte(head.cte("head"))
+    row = {c.key: bindparam(c.key, type_=c.type) for c in table.columns}
+    return insert(table).values(row).add_cte(head.cte("head"))
 
 
 async def _head(session: AsyncSession, dialect: str) -> tuple[int, str]:
