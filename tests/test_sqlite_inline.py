@@ -130,3 +130,18 @@ async def test_errors_are_sqlites_own(sqlite_db: Database) -> None:
     async with sqlite_db.read() as s:
         with pytest.raises(Exception, match="no such table"):
             await s.execute(text("SELECT * FROM missing"))
+
+
+async def test_every_connection_has_the_pragmas_the_server_relies_on(sqlite_db: Database) -> None:
+    """WAL, a busy timeout, foreign keys, NORMAL sync, and a small page cache: a busy server holds up to
+    25 connections, and 2 MiB of pages each took its memory past 200 MB."""
+    names = ("journal_mode", "busy_timeout", "foreign_keys", "synchronous", "cache_size")
+    async with sqlite_db.read() as s:
+        got = {n: (await s.execute(text(f"PRAGMA {n}"))).scalar() for n in names}
+    assert got == {
+        "journal_mode": "wal",
+        "busy_timeout": 10000,
+        "foreign_keys": 1,
+        "synchronous": 1,
+        "cache_size": -512,
+    }

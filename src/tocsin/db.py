@@ -124,6 +124,9 @@ def _install_sqlite_hooks(engine: Engine, *, foreign_keys: bool = True) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # 512 KiB of pages per connection instead of 2 MiB: a busy server holds up to 25 connections, and
+        # pages dropped are read again from the operating system's file cache (no measurable slowdown).
+        cursor.execute("PRAGMA cache_size=-512")
         cursor.close()
 
     @event.listens_for(engine, "begin")
