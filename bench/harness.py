@@ -166,8 +166,11 @@ async def drive(
     The client's own garbage collector would otherwise stop it for tens of milliseconds now and then
     (a full collection scans everything the process holds, seed data included), and those stops would
     be counted as the server's latency: what exists now is frozen out of later collections first."""
+    warmup_errors = 0
     for i in range(total, total + warmup):
-        await request(i)
+        warmup_errors += 0 if await request(i) else 1
+    if warmup_errors:
+        note(f"{warmup_errors} of {warmup} warm-up calls failed")
     gc.collect()
     gc.freeze()
     latencies: list[float] = []

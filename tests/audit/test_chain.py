@@ -115,3 +115,19 @@ async def test_concurrent_writers_never_fork_the_chain(database_url: str) -> Non
             await engine.dispose()
     verdict = _verify(database_url)
     assert (verdict.ok, verdict.length) == (True, 40)
+
+
+async def test_a_head_row_behind_the_log_does_not_stop_writes(db: Database, database_url: str) -> None:
+    """A head restored from an older backup (or edited) must not make every audited write fail on the
+    next sequence number: the chain goes on from the log, intact."""
+    await _make_users(db, 3)
+    _tamper(
+        database_url,
+        "UPDATE audit_head SET seq = seq - 2, hash = (SELECT hash FROM audit_log WHERE seq = "
+        "(SELECT max(seq) - 2 FROM audit_log)) WHERE id = 1",
+    )
+    length = _verify(database_url).length
+    async with db.write() as s:
+        await auth.create_user(session=s, actor=SYSTEM, email="late@example.com", name="L", role=Role.viewer)
+    verdict = _verify(database_url)
+    assert (verdict.ok, verdict.length) == (True, length + 1)

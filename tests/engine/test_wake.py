@@ -183,8 +183,8 @@ async def test_a_worker_must_recheck_within_the_horizon(sqlite_url: str) -> None
     db = Database(sqlite_url)
     settings = Settings(database_url=sqlite_url, demo=True)
     try:
-        with pytest.raises(ValueError, match="recheck_seconds is at most 300"):
-            Worker(EngineContext(db=db, settings=settings), {}, recheck_seconds=301)
-        assert Worker(EngineContext(db=db, settings=settings), {}, recheck_seconds=300).recheck_seconds == 300
+        with pytest.raises(ValueError, match="recheck_seconds is at most 150"):
+            Worker(EngineContext(db=db, settings=settings), {}, recheck_seconds=151)
+        assert Worker(EngineContext(db=db, settings=settings), {}, recheck_seconds=150).recheck_seconds == 150
     finally:
         await db.dispose()

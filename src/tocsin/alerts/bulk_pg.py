@@ -77,6 +77,17 @@ async def copy_upsert(session: AsyncSession, rows: Sequence[dict[str, Any]], now
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
+    try:
+        return await _copy_upsert(session, raw, driver, rows, now)
+    except Exception:
+        # The stage may be gone (DISCARD TEMP, a pooler that swaps sessions): create it again next time.
+        raw.info.pop(_CREATED, None)
+        raise
+
+
+async def _copy_upsert(
+    session: AsyncSession, raw: Any, driver: Any, rows: Sequence[dict[str, Any]], now: datetime
+) -> list[Returned]:
     async with driver.cursor() as cursor:
         if not raw.info.get(_CREATED):
             await cursor.execute(_CREATE)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, text
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,8 +24,12 @@ _BUFFER = "tocsin_audit"
 # Built once: every write runs them.
 _LAST = select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
 _INSERT = insert(cast(Table, AuditEntry.__table__))
-_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
-_HEAD_LOCKED = _HEAD.with_for_update()
+# The head, with the log's last sequence number (an index lookup in the same round trip), for a head row
+# left behind the log (restored from an older backup, or edited).
+_HEAD = select(AuditHead.seq, AuditHead.hash, select(func.max(AuditEntry.seq)).scalar_subquery()).where(
+    AuditHead.id == 1
+)
+_HEAD_LOCKED = _HEAD.with_for_update(of=cast(Table, AuditHead.__table__))
 _PG_AUDIT_LOCK = 7_270_001
 
 
@@ -118,7 +122,10 @@ async def _head(session: AsyncSession, dialect: str) -> tuple[int, str]:
     elif (head := (await session.execute(_HEAD_LOCKED)).first()) is None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
         head = (await session.execute(_HEAD_LOCKED)).first()  # written by whoever held the lock before us
-    if head is None:  # no head row: a new database (or one whose head was removed)
+    if head is None or (head[2] is not None and head[2] > head[0]):
+        # No head row (a new database, or its head was removed), or one behind the log: go on from the log,
+        # which would otherwise refuse the next sequence number. A head ahead of the log (its newest rows
+        # deleted) is kept, so the gap stays for `verify` to report.
         head = (await session.execute(_LAST)).first()
     return (head[0], head[1]) if head is not None else (0, GENESIS)
 

@@ -81,10 +81,11 @@ class Worker:
         self.batch = batch
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
-        if recheck_seconds > NOTIFY_HORIZON.total_seconds():
+        if recheck_seconds > NOTIFY_HORIZON.total_seconds() / 2:
             raise ValueError(
-                f"recheck_seconds is at most {NOTIFY_HORIZON.total_seconds():.0f}: timers due further ahead "
-                "are not announced, so a worker must look for them at least that often"
+                f"recheck_seconds is at most {NOTIFY_HORIZON.total_seconds() / 2:.0f}: timers due more than "
+                f"{NOTIFY_HORIZON.total_seconds():.0f} s ahead are not announced, so a worker must look for "
+                "them well within that"
             )
         self.recheck_seconds = recheck_seconds
         self.listen = (not ctx.db.sqlite) if listen is None else listen

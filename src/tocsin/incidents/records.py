@@ -29,6 +29,7 @@ from tocsin.incidents.store import (
     existing_services,
     existing_users,
     load_to_act,
+    new_services,
     record,
     record_creation,
     remember_new,
@@ -164,6 +165,7 @@ async def create_incident(
     if priority is None and priority_reason is not None:
         raise Invalid("priority_reason goes with priority; send both to override the derived priority")
     reason = _override_reason(priority, priority_reason) if priority is not None else None
+    services = await existing_services(session, service_ids, team_id=team_id)
     await _check_people(session, actor, assignee_id, reporter_id)
     incident = Incident(
         title=title,
@@ -192,7 +194,6 @@ async def create_incident(
         reopen_count=0,
     )
     _check_times(incident, now)
-    services = await existing_services(session, service_ids, team_id=team_id)
     # Known before the row is written, so that starting the clocks (an event listener) changes nothing.
     incident.sla_status = await sla_clocks.opening_status(session, incident, services)
     session.add(incident)
@@ -389,6 +390,8 @@ async def _edit_services(
         return
     await session.execute(delete(IncidentService).where(IncidentService.incident_id == incident.id))
     session.add_all(IncidentService(incident_id=incident.id, service_id=s) for s in new)
+    if new_services(session, incident.id) is not None:  # created in this unit of work: keep its note true
+        remember_new(session, incident.id, new)
     added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
     text = "Services: " + "; ".join(
         p for p in (added and f"added {added}", removed and f"removed {removed}") if p
