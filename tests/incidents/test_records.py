@@ -188,3 +188,36 @@ async def test_bad_input_is_a_clear_4xx_never_a_500(people: People) -> None:
         assert r.status_code in (404, 422), (path, r.text)
     r = await c.post(f"{API}/incidents", content=b"{", headers={"content-type": "application/json"})
     assert r.status_code == 422
+
+
+async def test_a_create_writes_each_row_once_and_knows_a_new_incidents_services(db: Database) -> None:
+    """Creating writes the incident once (its SLA status is known before the INSERT, no UPDATE follows),
+    and an edit in the same unit of work keeps the services the SLA policy is chosen by current."""
+    from sqlalchemy import event
+
+    from tocsin.incidents import service as incidents
+    from tocsin.incidents.store import new_services
+
+    async with db.write() as s:
+        web = (await catalog.create_service(session=s, actor=SYSTEM, slug="web", name="Web")).id
+        api = (await catalog.create_service(session=s, actor=SYSTEM, slug="api", name="API")).id
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with db.write() as s:
+            incident = await incidents.create_incident(
+                session=s, actor=SYSTEM, title="Web down", impact=1, urgency=1, service_ids=[web]
+            )
+            created = list(statements)
+            await incidents.update_incident(session=s, actor=SYSTEM, ref=incident.id, service_ids=[api])
+            assert new_services(s, incident.id) == [api]
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert incident.sla_status == "running"
+    assert sum(st.lstrip().upper().startswith("INSERT INTO INCIDENTS ") for st in created) == 1
+    updates = [st for st in statements if st.lstrip().upper().startswith("UPDATE INCIDENTS SET")]
+    assert not [st for st in updates if "sla_status" in st]
