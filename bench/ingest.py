@@ -14,10 +14,10 @@ alert's count), which must be 0. A context line per scenario gives the share of 
 its alerts per server CPU-second: on a shared machine the throughput follows the CPU the server gets, while
 the per-CPU-second figure stays comparable between runs.
 
-The client is deliberately cheap, because it shares the machine's cores with the server: raw asyncio streams,
-one HTTP/1.1 keep-alive connection per simulated sender, request bytes prepared before the clock starts, the
-response read by Content-Length with no parsing beyond the status line. It costs a few tens of microseconds
-per request, a fraction of what an httpx client would take from the server.
+The client is deliberately cheap, because it shares the machine's cores with the server (`harness.Connection`:
+raw asyncio streams, one HTTP/1.1 keep-alive connection per simulated sender, request bytes prepared before
+the clock starts, the response read by Content-Length with no parsing beyond the status line). It costs a few
+tens of microseconds per request, a fraction of what an httpx client would take from the server.
 
     .venv/bin/python bench/ingest.py [--db sqlite,postgres] [--scale 1.0] [--only am_single,dedup] [--profile]
         [--concurrency 64] [--batch-concurrency 8]
@@ -43,9 +43,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from harness import Run, bench, fresh_database, machine_speed, note, pg_available, serve
+from harness import Connection, Run, bench, fresh_database, machine_speed, note, pg_available, serve
 from sqlalchemy import func, select
 
 from tocsin.alerts.models import Alert
@@ -54,52 +53,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.alerts.e2e import prepare_database
 
 ALERTNAMES = {"am_single": "BenchSingle", "am_batch100": "BenchBatch", "dedup": "BenchDedup"}
-
-
-# --- a minimal keep-alive HTTP/1.1 client -------------------------------------------------------------
-
-
-class Connection:
-    """One keep-alive connection; `post` returns the status code (the body is read and dropped)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-
-    async def post(self, path: str, body: bytes) -> int:
-        if self.writer is None:
-            await self.open()
-        assert self.reader is not None and self.writer is not None
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        self.writer.write(head + body)
-        try:
-            status_and_headers = await self.reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            await self.close()
-            return 0
-        lines = status_and_headers.split(b"\r\n")
-        status = int(lines[0].split()[1])
-        length = 0
-        for line in lines[1:]:
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:].strip())
-        if length:
-            await self.reader.readexactly(length)
-        return status
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
 
 
 # --- payloads -----------------------------------------------------------------------------------------
@@ -185,8 +138,6 @@ class Outcome:
 
 async def fire(base_url: str, scenario: Scenario, bodies: list[bytes], offset: int = 0) -> Outcome:
     """Send every body once, from `scenario.concurrency` connections; time each request."""
-    parts = urlsplit(base_url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = f"/intake/alertmanager/{scenario.key}"
     latencies: list[float] = []
     accepted: list[int] = []
@@ -195,7 +146,7 @@ async def fire(base_url: str, scenario: Scenario, bodies: list[bytes], offset: i
 
     async def sender() -> None:
         nonlocal errors
-        connection = Connection(host, port)
+        connection = Connection(base_url)
         try:
             for i in counter:
                 start = time.perf_counter()
