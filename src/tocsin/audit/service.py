@@ -1,8 +1,9 @@
 """Recording changes into the audit chain and verifying it.
 
 Services call `record()` during a unit of work; the entries are buffered on the session and chained by
-`seal()` right before commit, under a lock (the head row's lock on PostgreSQL, the write lock on SQLite),
-so concurrent processes never fork the chain and the lock is held only for the final insert.
+`seal()` right before commit, under a lock (an advisory lock taken in order on PostgreSQL, see
+`models.HEAD_FUNCTION`; the write lock on SQLite), so concurrent processes never fork the chain and the lock
+is held only for the final insert.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.audit.chain import GENESIS, Link, jsonable, row_hash
-from tocsin.audit.models import AuditEntry, AuditHead
+from tocsin.audit.models import HEAD_FUNCTION, AuditEntry, AuditHead
 from tocsin.db import dialect_of, upsert_insert, utcnow, write_deferred
 
 _BUFFER = "tocsin_audit"
@@ -29,8 +30,7 @@ _INSERT = insert(cast(Table, AuditEntry.__table__))
 _HEAD = select(AuditHead.seq, AuditHead.hash, select(func.max(AuditEntry.seq)).scalar_subquery()).where(
     AuditHead.id == 1
 )
-_HEAD_LOCKED = _HEAD.with_for_update(of=cast(Table, AuditHead.__table__))
-_PG_AUDIT_LOCK = 7_270_001
+_HEAD_LOCKED = text(f"SELECT seq, hash, last_seq FROM {HEAD_FUNCTION}()")
 
 
 @dataclass(frozen=True)
@@ -115,13 +115,9 @@ def _pg_append_one() -> Any:
 
 async def _head(session: AsyncSession, dialect: str) -> tuple[int, str]:
     """The chain's last sequence number and hash, locked until commit so no other writer can extend the
-    chain meanwhile: on PostgreSQL by locking the head row (one statement), or, while there is no head
-    row yet, with an advisory lock; on SQLite the single writer already holds the database lock."""
-    if dialect != "postgresql":
-        head = (await session.execute(_HEAD)).first()
-    elif (head := (await session.execute(_HEAD_LOCKED)).first()) is None:
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
-        head = (await session.execute(_HEAD_LOCKED)).first()  # written by whoever held the lock before us
+    chain meanwhile: on PostgreSQL by the lock `HEAD_FUNCTION` takes (one round trip); on SQLite the single
+    writer already holds the database lock."""
+    head = (await session.execute(_HEAD if dialect != "postgresql" else _HEAD_LOCKED)).first()
     if head is None or (head[2] is not None and head[2] > head[0]):
         # No head row (a new database, or its head was removed), or one behind the log: go on from the log,
         # which would otherwise refuse the next sequence number. A head ahead of the log (its newest rows
