@@ -85,7 +85,7 @@ def test_without_pg_trgm_migrate_succeeds_and_says_how_to_get_fast_search() -> N
             [sys.executable, "-m", "tocsin", "migrate"], env=env, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, done.stderr
-        assert "database at 0003" in done.stdout
+        assert "database at 0004" in done.stdout
         assert "pg_trgm" in done.stderr and "CREATE EXTENSION pg_trgm" in done.stderr
         assert migrate.missing_optional_indexes(url) == OPTIONAL_INDEXES
     finally:

@@ -17,7 +17,10 @@ OPTIONAL_INDEXES = frozenset({"ix_incidents_title_trgm", "ix_incidents_descripti
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    """Alembic's filter for schema comparisons: everything but OPTIONAL_INDEXES."""
+    """Alembic's filter for schema comparisons: everything but OPTIONAL_INDEXES and SQLite's search table
+    (incidents_models.SEARCH_TABLE and the tables FTS5 keeps for it, created by DDL of their own)."""
+    if type_ == "table" and name is not None and name.startswith(incidents_models.SEARCH_TABLE):
+        return False
     return not (type_ == "index" and name in OPTIONAL_INDEXES)
 
 

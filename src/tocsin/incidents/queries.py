@@ -13,14 +13,22 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, tuple_
+from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.api_common import decode_cursor, encode_cursor
 from tocsin.auth.permissions import Actor
+from tocsin.db import dialect_of
 from tocsin.errors import Invalid
 from tocsin.incidents import access, matrix
-from tocsin.incidents.models import Incident, IncidentRoleHolder, IncidentService, IncidentState, MajorStatus
+from tocsin.incidents.models import (
+    SEARCH_TABLE,
+    Incident,
+    IncidentRoleHolder,
+    IncidentService,
+    IncidentState,
+    MajorStatus,
+)
 from tocsin.incidents.store import new_services, roles_of, services_of
 
 
@@ -63,7 +71,8 @@ def _person(value: int | str, actor: Actor, what: str, *, allow_none: bool) -> i
     raise Invalid(f"{what} is a user id or 'me'" + (" or 'none'" if allow_none else ""))
 
 
-def conditions(f: IncidentFilter, actor: Actor) -> list[ColumnElement[bool]]:
+def conditions(f: IncidentFilter, actor: Actor, *, indexed_search: bool = False) -> list[ColumnElement[bool]]:
+    """The WHERE clause of a list. `indexed_search`: SQLite's FTS5 search table exists (`searchable`)."""
     where: list[ColumnElement[bool]] = [access.visible_clause(actor)]
     if f.states:
         where.append(Incident.state.in_(sorted(set(f.states))))
@@ -90,7 +99,9 @@ def conditions(f: IncidentFilter, actor: Actor) -> list[ColumnElement[bool]]:
         )
     if f.confidential is not None:
         where.append(Incident.confidential.is_(f.confidential))
-    if f.q:
+    if f.q and indexed_search and len(f.q) >= SEARCH_MIN:
+        where.append(Incident.id.in_(select(_SEARCH.c.rowid).where(_SEARCH_MATCH(_phrase(f.q)))))
+    elif f.q:
         where.append(
             Incident.title.icontains(f.q, autoescape=True)
             | Incident.description.icontains(f.q, autoescape=True)
@@ -100,6 +111,34 @@ def conditions(f: IncidentFilter, actor: Actor) -> list[ColumnElement[bool]]:
     if f.created_before is not None:
         where.append(Incident.created_at < f.created_before)
     return where
+
+
+# SQLite's trigram index (models.SQLITE_SEARCH): a quoted FTS5 string is a phrase, which the trigram tokenizer
+# matches as a case-insensitive substring of title or description, as the LIKE it stands for. Shorter text
+# than a trigram matches nothing there, so it is looked for with LIKE.
+SEARCH_MIN = 3
+_SEARCH = table(SEARCH_TABLE, column("rowid"))
+_SEARCH_MATCH = literal_column(SEARCH_TABLE).op("MATCH")
+_SEARCH_KNOWN = "tocsin_incidents_search"  # a connection's info: whether its database has the table
+
+
+def _phrase(q: str) -> str:
+    return '"' + q.replace('"', '""') + '"'
+
+
+async def searchable(session: AsyncSession) -> bool:
+    """Whether text search can use SQLite's FTS5 table here: never on PostgreSQL (trigram indexes serve
+    its LIKE), and on SQLite where migration 0004 could create it (asked once per connection)."""
+    if dialect_of(session) != "sqlite":
+        return False
+    connection = await session.connection()
+    known = connection.info.get(_SEARCH_KNOWN)
+    if known is None:
+        found = await connection.execute(
+            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": SEARCH_TABLE}
+        )
+        known = connection.info[_SEARCH_KNOWN] = found.first() is not None
+    return bool(known)
 
 
 def _cursor(cursor: str, sort: SortKey) -> list[Any]:
@@ -139,10 +178,12 @@ async def list_incidents(
     cursor: str | None = None,
 ) -> tuple[list[Incident], str | None]:
     """One page of the incidents `actor` may see, and the cursor of the next page (None on the last)."""
-    base = select(Incident).where(*conditions(filters or IncidentFilter(), actor))
+    filters = filters or IncidentFilter()
+    indexed = bool(filters.q) and await searchable(session)
+    base = select(Incident).where(*conditions(filters, actor, indexed_search=indexed))
     after = _cursor(cursor, sort) if cursor else None
     if sort == SortKey.priority:
-        rows = await _by_priority(session, base, filters or IncidentFilter(), limit, after)
+        rows = await _by_priority(session, base, filters, limit, after)
     elif sort == SortKey.updated_at:
         if after:
             base = base.where(tuple_(Incident.updated_at, Incident.id) < tuple_(after[0], after[1]))
