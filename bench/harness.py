@@ -138,6 +138,9 @@ def serve(url: str, *extra_args: str, env: dict[str, str] | None = None) -> Iter
 # --- a minimal keep-alive HTTP/1.1 client -------------------------------------------------------------
 
 
+TIMEOUT_S = 60  # for one response: a request that takes longer counts as failed
+
+
 class Connection:
     """One keep-alive HTTP/1.1 connection, as cheap a client as this process can be.
 
@@ -155,26 +158,33 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def request(self, method: str, target: str, body: bytes | None = None) -> tuple[int, bytes]:
-        """(status, body) of one request; status 0 when the connection failed (it reopens next time)."""
-        if self.writer is None:
+        """(status, body) of one request; status 0 when the connection failed (it reopens next time).
+
+        A connection the server has closed meanwhile (uvicorn closes one idle for 5 s) is reopened before
+        the request is sent, as httpx does, rather than failing it. Responses must carry Content-Length
+        (every Tocsin API response does); a chunked one is refused rather than misread."""
+        if self.writer is None or self.reader is None or self.reader.at_eof() or self.writer.is_closing():
+            await self.close()
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None and self.writer is not None
         head = f"{method} {target} HTTP/1.1\r\n{self._headers}"
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         self.writer.write((head + "\r\n").encode() + (body or b""))
         try:
-            status_and_headers = await self.reader.readuntil(b"\r\n\r\n")
-            lines = status_and_headers.split(b"\r\n")
-            length, closing = 0, False
-            for line in lines[1:]:
-                name = line[:15].lower()
-                if name == b"content-length:":
-                    length = int(line[15:].strip())
-                elif name.startswith(b"connection:") and b"close" in line.lower():
-                    closing = True
-            answer = await self.reader.readexactly(length) if length else b""
-        except (asyncio.IncompleteReadError, ConnectionError):
+            async with asyncio.timeout(TIMEOUT_S):
+                status_and_headers = await self.reader.readuntil(b"\r\n\r\n")
+                lines = status_and_headers.split(b"\r\n")
+                length, closing = 0, False
+                for line in lines[1:]:
+                    name = line[:18].lower()
+                    if name.startswith(b"content-length:"):
+                        length = int(line[15:].strip())
+                    elif name.startswith(b"connection:") and b"close" in line.lower():
+                        closing = True
+                    elif name.startswith(b"transfer-encoding:"):
+                        raise RuntimeError(f"{method} {target}: chunked responses are not supported")
+                answer = await self.reader.readexactly(length) if length and method != "HEAD" else b""
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
             await self.close()
             return 0, b""
         if closing:

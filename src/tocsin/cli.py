@@ -165,7 +165,15 @@ def migrate(
         typer.echo(
             f"warning: no {', '.join(sorted(missing))}: the pg_trgm extension could not be created, "
             "so incident text search reads every incident. Have a superuser run CREATE EXTENSION pg_trgm "
-            "in this database, then `tocsin migrate --downgrade --revision 0001 && tocsin migrate`.",
+            "in this database, stop Tocsin's processes, then run "
+            "`tocsin migrate --downgrade --revision 0001 && tocsin migrate`.",
+            err=True,
+        )
+    if revision == "head" and not m.has_sqlite_search(url):
+        typer.echo(
+            "warning: this SQLite has no FTS5 trigram tokenizer (SQLite 3.34 or later with FTS5 has it), so "
+            "incident text search reads every incident. With such an SQLite, stop Tocsin, then run "
+            "`tocsin migrate --downgrade --revision 0003 && tocsin migrate`.",
             err=True,
         )
 

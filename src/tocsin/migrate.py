@@ -48,3 +48,21 @@ def missing_optional_indexes(database_url: str) -> set[str]:
         return set(OPTIONAL_INDEXES) - present
     finally:
         engine.dispose()
+
+
+def has_sqlite_search(database_url: str) -> bool:
+    """Whether a migrated SQLite database has its FTS5 search table (migration 0004 creates it where SQLite
+    can); always true on PostgreSQL, which searches with trigram indexes instead."""
+    from sqlalchemy import inspect
+
+    from tocsin.db import make_sync_engine
+    from tocsin.incidents.models import SEARCH_TABLE
+
+    engine = make_sync_engine(database_url)
+    try:
+        if engine.dialect.name != "sqlite":
+            return True
+        with engine.connect() as conn:
+            return SEARCH_TABLE in inspect(conn).get_table_names()
+    finally:
+        engine.dispose()

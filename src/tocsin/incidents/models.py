@@ -20,6 +20,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.db import Base, BigId, JSONType, UTCDateTime
@@ -371,8 +372,9 @@ class SlaClock(Base):
 # index instead (well under a millisecond for a rare one). External content: the table stores only the index,
 # the text stays in `incidents`, and triggers keep the two in step (an FTS5 'delete' must be given the old
 # text, which the triggers have). Created with the table for schemas built from the models, and by migration
-# 0004 (its copy of these statements) where SQLite can have it; a migration that rebuilds `incidents` (batch
-# mode) must create the triggers again.
+# 0004 (its copy of these statements) where SQLite can have it. A migration that rebuilds `incidents`
+# (Alembic's batch mode on SQLite copies the table, and the triggers go with the old one) must run
+# SQLITE_SEARCH_TRIGGERS again, then SEARCH_REBUILD; until then search uses LIKE (queries.searchable).
 SEARCH_TABLE = "incidents_search"
 _COLUMNS = "rowid, title, description"
 _OLD = (
@@ -380,22 +382,32 @@ _OLD = (
     "VALUES ('delete', old.id, old.title, old.description);"
 )
 _NEW = f"INSERT INTO {SEARCH_TABLE} ({_COLUMNS}) VALUES (new.id, new.title, new.description);"
-SQLITE_SEARCH = (
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS {SEARCH_TABLE} USING fts5(title, description, "
-    "content='incidents', content_rowid='id', tokenize='trigram')",
+SEARCH_TRIGGERS = (f"{SEARCH_TABLE}_insert", f"{SEARCH_TABLE}_delete", f"{SEARCH_TABLE}_update")
+SEARCH_REBUILD = f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}) VALUES ('rebuild')"
+SQLITE_SEARCH_TRIGGERS = (
     f"CREATE TRIGGER IF NOT EXISTS {SEARCH_TABLE}_insert AFTER INSERT ON incidents BEGIN {_NEW} END",
     f"CREATE TRIGGER IF NOT EXISTS {SEARCH_TABLE}_delete AFTER DELETE ON incidents BEGIN {_OLD} END",
     f"CREATE TRIGGER IF NOT EXISTS {SEARCH_TABLE}_update AFTER UPDATE OF title, description ON incidents "
     f"BEGIN {_OLD} {_NEW} END",
 )
+SQLITE_SEARCH = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {SEARCH_TABLE} USING fts5(title, description, "
+    "content='incidents', content_rowid='id', tokenize='trigram')",
+    *SQLITE_SEARCH_TRIGGERS,
+)
 
 
 def sqlite_can_search(connection: Any) -> bool:
-    """Whether this SQLite has FTS5 and its trigram tokenizer (3.34 and later)."""
-    version, fts5 = connection.exec_driver_sql(
-        "SELECT sqlite_version(), sqlite_compileoption_used('ENABLE_FTS5')"
-    ).one()
-    return bool(fts5) and tuple(int(part) for part in version.split(".")[:2]) >= (3, 34)
+    """Whether this SQLite has FTS5 and its trigram tokenizer (3.34 and later, when built with FTS5): tried
+    with a table of the connection's own temporary schema."""
+    try:
+        connection.exec_driver_sql(
+            "CREATE VIRTUAL TABLE temp.tocsin_search_probe USING fts5(x, tokenize='trigram')"
+        )
+    except OperationalError:  # no such module: fts5, or no such tokenizer: trigram
+        return False
+    connection.exec_driver_sql("DROP TABLE temp.tocsin_search_probe")
+    return True
 
 
 def _creates_search(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, text, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, column, literal_column, select, table, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.api_common import decode_cursor, encode_cursor
@@ -23,6 +23,7 @@ from tocsin.errors import Invalid
 from tocsin.incidents import access, matrix
 from tocsin.incidents.models import (
     SEARCH_TABLE,
+    SEARCH_TRIGGERS,
     Incident,
     IncidentRoleHolder,
     IncidentService,
@@ -99,7 +100,7 @@ def conditions(f: IncidentFilter, actor: Actor, *, indexed_search: bool = False)
         )
     if f.confidential is not None:
         where.append(Incident.confidential.is_(f.confidential))
-    if f.q and indexed_search and len(f.q) >= SEARCH_MIN:
+    if f.q and indexed_search and _indexable(f.q):
         where.append(Incident.id.in_(select(_SEARCH.c.rowid).where(_SEARCH_MATCH(_phrase(f.q)))))
     elif f.q:
         where.append(
@@ -114,31 +115,33 @@ def conditions(f: IncidentFilter, actor: Actor, *, indexed_search: bool = False)
 
 
 # SQLite's trigram index (models.SQLITE_SEARCH): a quoted FTS5 string is a phrase, which the trigram tokenizer
-# matches as a case-insensitive substring of title or description, as the LIKE it stands for. Shorter text
-# than a trigram matches nothing there, so it is looked for with LIKE.
+# matches as a substring of title or description. It folds case for every letter, as PostgreSQL's ILIKE does,
+# where SQLite's LIKE folds only ASCII letters. Text shorter than a trigram matches nothing there, so it is
+# looked for with LIKE, as is text with a NUL (which FTS5 cannot quote; the API refuses it anyway).
 SEARCH_MIN = 3
 _SEARCH = table(SEARCH_TABLE, column("rowid"))
 _SEARCH_MATCH = literal_column(SEARCH_TABLE).op("MATCH")
-_SEARCH_KNOWN = "tocsin_incidents_search"  # a connection's info: whether its database has the table
+_SEARCH_PARTS = text("SELECT count(*) FROM sqlite_master WHERE name IN :names").bindparams(
+    bindparam("names", [SEARCH_TABLE, *SEARCH_TRIGGERS], expanding=True)
+)
 
 
 def _phrase(q: str) -> str:
     return '"' + q.replace('"', '""') + '"'
 
 
+def _indexable(q: str) -> bool:
+    return len(q) >= SEARCH_MIN and "\x00" not in q
+
+
 async def searchable(session: AsyncSession) -> bool:
-    """Whether text search can use SQLite's FTS5 table here: never on PostgreSQL (trigram indexes serve
-    its LIKE), and on SQLite where migration 0004 could create it (asked once per connection)."""
+    """Whether text search can use SQLite's FTS5 table: never on PostgreSQL (trigram indexes serve its
+    ILIKE); on SQLite when the table and all three triggers that keep it current are there. Asked on every
+    search (a lookup in the schema table): a downgrade, or a migration that rebuilt `incidents` and with it
+    dropped the triggers, turns search back to LIKE rather than to errors or stale answers."""
     if dialect_of(session) != "sqlite":
         return False
-    connection = await session.connection()
-    known = connection.info.get(_SEARCH_KNOWN)
-    if known is None:
-        found = await connection.execute(
-            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": SEARCH_TABLE}
-        )
-        known = connection.info[_SEARCH_KNOWN] = found.first() is not None
-    return bool(known)
+    return bool((await session.execute(_SEARCH_PARTS)).scalar_one() == 1 + len(SEARCH_TRIGGERS))
 
 
 def _cursor(cursor: str, sort: SortKey) -> list[Any]:
@@ -179,7 +182,7 @@ async def list_incidents(
 ) -> tuple[list[Incident], str | None]:
     """One page of the incidents `actor` may see, and the cursor of the next page (None on the last)."""
     filters = filters or IncidentFilter()
-    indexed = bool(filters.q) and await searchable(session)
+    indexed = bool(filters.q) and _indexable(filters.q or "") and await searchable(session)
     base = select(Incident).where(*conditions(filters, actor, indexed_search=indexed))
     after = _cursor(cursor, sort) if cursor else None
     if sort == SortKey.priority:

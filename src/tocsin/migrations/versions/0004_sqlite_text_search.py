@@ -5,7 +5,7 @@ every incident (20-55 ms at 100,000 incidents, for each page). `incidents_search
 trigram tokenizer (SQLite 3.34 and later), which finds substrings of three characters or more from an index;
 it is an external-content table (the text stays in `incidents`) kept in step by triggers, and is filled from
 the incidents already there. Where SQLite lacks FTS5 or its trigram tokenizer, the migration goes on without
-it, says so, and search keeps working by scanning. PostgreSQL has trigram indexes since 0002.
+it, `tocsin migrate` says so, and search keeps working by scanning. PostgreSQL has trigram indexes since 0002.
 
 The statements are a copy of `tocsin.incidents.models.SQLITE_SEARCH` as of this revision. A later migration
 that rebuilds `incidents` on SQLite (Alembic's batch mode copies the table) drops the triggers with the old
@@ -16,7 +16,6 @@ Revises: 0003
 Create Date: 2026-11-23
 """
 
-import sys
 from collections.abc import Sequence
 
 from alembic import op
@@ -50,13 +49,7 @@ def upgrade() -> None:
     if bind.dialect.name != "sqlite":
         return
     if not sqlite_can_search(bind):
-        version = bind.exec_driver_sql("SELECT sqlite_version()").scalar()
-        print(
-            f"warning: SQLite {version} has no FTS5 trigram tokenizer (3.34 or later with FTS5 is needed): "
-            "incident text search will scan every incident",
-            file=sys.stderr,
-        )
-        return
+        return  # `tocsin migrate` warns, and says how to add the table later
     for statement in STATEMENTS:
         op.execute(statement)
 
