@@ -289,6 +289,7 @@ def main() -> None:
             note("PostgreSQL unreachable: skipping the postgres run")
             continue
         run_db(kind, args)
+        machine_speed(f"machine.{kind}.python_loop_s_after")
 
 
 if __name__ == "__main__":

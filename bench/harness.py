@@ -39,14 +39,16 @@ def note(text: str) -> None:
     print(f"# {text}", flush=True)
 
 
-def machine_speed() -> None:
+def machine_speed(name: str = "machine.python_loop_s") -> None:
     """Print how long this machine takes for a fixed pure-Python loop, so figures from different
-    machines (or a busy one) can be compared: about 1 s on a recent desktop core."""
+    machines (or a busy one) can be compared: about 1 s on a recent desktop core. The benchmarks print it
+    again after each database's run: a shared (virtual) machine can change speed in the middle of a run,
+    and figures taken while it ran at half speed are not comparable with the others."""
     began = time.perf_counter()
     total = 0
     for i in range(20_000_000):
         total += i
-    bench("machine.python_loop_s", round(time.perf_counter() - began, 2), "s")
+    bench(name, round(time.perf_counter() - began, 2), "s")
 
 
 @contextlib.contextmanager

@@ -292,6 +292,7 @@ def main() -> None:
             note("PostgreSQL unreachable: skipping the postgres run")
             continue
         run_db(db, args)
+        machine_speed(f"machine.{db}.python_loop_s_after")
 
 
 if __name__ == "__main__":
