@@ -87,6 +87,7 @@ def test_without_pg_trgm_migrate_succeeds_and_says_how_to_get_fast_search() -> N
         assert done.returncode == 0, done.stderr
         assert "database at 0004" in done.stdout
         assert "pg_trgm" in done.stderr and "CREATE EXTENSION pg_trgm" in done.stderr
+        assert "FTS5" not in done.stderr  # SQLite's search table is no concern of PostgreSQL
         assert migrate.missing_optional_indexes(url) == OPTIONAL_INDEXES
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:

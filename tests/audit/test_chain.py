@@ -21,10 +21,12 @@ pytestmark = pytest.mark.anyio
 
 async def _make_users(db: Database, n: int) -> None:
     for i in range(n):
-        async with db.write() as s:
-            await auth.create_user(
-                session=s, actor=SYSTEM, email=f"u{i}@example.com", name=f"U{i}", role=Role.viewer
-            )
+        await _create_user(db, f"u{i}@example.com")
+
+
+async def _create_user(db: Database, email: str) -> None:
+    async with db.write() as s:
+        await auth.create_user(session=s, actor=SYSTEM, email=email, name=email, role=Role.viewer)
 
 
 def _verify(url: str) -> audit.Verdict:
@@ -213,6 +215,7 @@ async def test_a_writer_that_locks_only_the_head_row_still_keeps_others_out(
         assert not writer.done()
         now = utcnow()
         link = Link(seq + 1, now, "old", "test.old", "test", "1", None, {"by": "the old version"})
+        digest = row_hash(prev, link)
         old.execute(
             insert(AuditEntry),
             {
@@ -225,19 +228,14 @@ async def test_a_writer_that_locks_only_the_head_row_still_keeps_others_out(
                 "before": None,
                 "after": {"by": "the old version"},
                 "prev_hash": prev,
-                "hash": row_hash(prev, link),
+                "hash": digest,
             },
         )
         old.execute(
             text("UPDATE audit_head SET seq = :s, hash = :h WHERE id = 1"),
-            {"s": seq + 1, "h": row_hash(prev, link)},
+            {"s": seq + 1, "h": digest},
         )
     await writer  # the row lock went with the old process's transaction
     engine.dispose()
     verdict = _verify(database_url)
     assert (verdict.ok, verdict.length) == (True, seq + 2)
-
-
-async def _create_user(db: Database, email: str) -> None:
-    async with db.write() as s:
-        await auth.create_user(session=s, actor=SYSTEM, email=email, name=email, role=Role.viewer)

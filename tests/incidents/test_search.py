@@ -100,7 +100,18 @@ async def test_on_sqlite_the_index_answers_what_like_does(db: Database, database
                 session=s, actor=SYSTEM, title=f"T{i} {words_}", description=words_[::-1]
             )
     probes = {t[a : a + n] for t in texts for a, n in [(rng.randrange(len(t)), rng.randint(1, 8))]}
-    probes |= {"zzz", "no such", '"', '""', "%", "a_b", "sl", "été", "ÉTÉ"}
+    probes |= {
+        "zzz",
+        "no such",
+        '"',
+        '""',
+        "%",
+        "a_b",
+        "sl",
+        "été",
+        "ÉTÉ",
+        "dis\x00k",
+    }  # NUL: FTS5 can't quote it
     async with db.read() as s:
         assert await queries.searchable(s)
         for q in sorted(probes):

@@ -182,7 +182,7 @@ async def list_incidents(
 ) -> tuple[list[Incident], str | None]:
     """One page of the incidents `actor` may see, and the cursor of the next page (None on the last)."""
     filters = filters or IncidentFilter()
-    indexed = bool(filters.q) and _indexable(filters.q or "") and await searchable(session)
+    indexed = filters.q is not None and _indexable(filters.q) and await searchable(session)
     base = select(Incident).where(*conditions(filters, actor, indexed_search=indexed))
     after = _cursor(cursor, sort) if cursor else None
     if sort == SortKey.priority:
