@@ -45,9 +45,9 @@ async def test_concurrent_deliveries_are_committed_together_and_each_answered(
     batches: list[int] = []
     apply = writer._apply
 
-    async def counting(batch: list) -> None:  # type: ignore[type-arg]
+    async def counting(batch: list, **kwargs: object) -> None:  # type: ignore[type-arg]
         batches.append(len(batch))
-        await apply(batch)
+        await apply(batch, **kwargs)
 
     writer._apply = counting  # type: ignore[method-assign]
     writer.start()

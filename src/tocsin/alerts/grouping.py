@@ -90,11 +90,11 @@ class Batch:
 @dataclass(slots=True)
 class Prepared:
     """The open incidents a batch's routed triggers join, found before the alerts are stored, so that new
-    alerts are inserted with their incident rather than updated afterwards."""
+    alerts are inserted with their incident rather than updated afterwards. Read without a lock, maybe
+    before the batch ahead commits: `recheck()` confirms it once that one has."""
 
     incident_of: dict[int, int] = field(default_factory=dict)  # id() of the event -> incident id
-    mitigated: set[int] = field(default_factory=set)  # those incidents that are mitigated
-    urgencies: dict[int, int] = field(default_factory=dict)  # and their urgency
+    stale: list[Key] = field(default_factory=list)  # joined groups whose last alert time is to be bumped
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +148,9 @@ def _joins(group: _Group, chosen: AlertSettings, now: datetime) -> bool:
 async def prepare(
     session: AsyncSession, triggers: Sequence[tuple[int, AlertEvent, Decision]], now: datetime
 ) -> Prepared:
-    """Find the incident each routed trigger would join (one read for the batch); bump the groups' last
-    alert time. Triggers whose group has no such incident are left to `settle()`, which opens one."""
+    """Find the incident each routed trigger would join (one read for the batch, no lock), and the groups
+    whose last alert time `touch_groups` is to bump. Triggers whose group has no such incident are left to
+    `settle()`, which opens one."""
     routed = [(i, e, d) for i, e, d in triggers if d.routed]
     if not routed:
         return Prepared()
@@ -158,18 +159,45 @@ async def prepare(
     found = await _select_groups(session, sorted(set(keys.values())), lock=False)
     joined = {k: g for k, g in found.items() if _joins(g, settings[k[0]], now)}
     stale = [k for k, g in joined.items() if now - g.last_alert_at >= _TOUCH_EVERY]
-    if stale:
+    return Prepared(
+        {event: g.incident_id for event, k in keys.items() if (g := joined.get(k)) and g.incident_id},
+        stale,
+    )
+
+
+async def recheck(session: AsyncSession, batch: Batch) -> None:
+    """Confirm the incidents new alerts were stored with, as they are now: one closed meanwhile (by the
+    batch ahead, or another process) leaves its alerts to `settle()` to group anew; a mitigated one is
+    no longer mitigated; the urgency read here is what `settle()` raises from."""
+    joined = {t.incident_id for t in batch.touches if t.did is Did.triggered and t.incident_id is not None}
+    if not joined:
+        return
+    rows = await session.execute(
+        select(_INCIDENTS.c.id, _INCIDENTS.c.state, _INCIDENTS.c.mitigated_at, _INCIDENTS.c.urgency).where(
+            _INCIDENTS.c.id.in_(sorted(joined))
+        )
+    )
+    open_now = {int(r[0]): r for r in rows if r[1] in OPEN_STATES}
+    for t in batch.touches:
+        if t.did is not Did.triggered or t.incident_id is None:
+            continue
+        now_open = open_now.get(t.incident_id)
+        if now_open is None:
+            t.incident_id = None
+        elif now_open[2] is not None:
+            batch.unmitigate.add(t.incident_id)
+    batch.urgencies.update((i, r[3]) for i, r in open_now.items() if r[3] is not None)
+
+
+async def touch_groups(session: AsyncSession, prepared: Prepared, now: datetime) -> None:
+    """Bump the last alert time of the groups `prepare` found joined but not touched for a while."""
+    if prepared.stale:
         await session.execute(
             update(AlertGroup)
-            .where(tuple_(AlertGroup.service_id, AlertGroup.group_key).in_(stale))
+            .where(tuple_(AlertGroup.service_id, AlertGroup.group_key).in_(prepared.stale))
             .values(last_alert_at=now),
             execution_options={"synchronize_session": False},
         )
-    return Prepared(
-        {event: g.incident_id for event, k in keys.items() if (g := joined.get(k)) and g.incident_id},
-        {g.incident_id for g in joined.values() if g.mitigated and g.incident_id},
-        {g.incident_id: g.urgency for g in joined.values() if g.incident_id and g.urgency is not None},
-    )
 
 
 def _groups_needed(batch: Batch, settings: dict[int, AlertSettings]) -> dict[Key, list[Touch]]:

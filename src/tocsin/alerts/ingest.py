@@ -77,6 +77,12 @@ class _Context:
     def decision(self, event: AlertEvent) -> Decision | None:
         return self.decisions.get(id(event))
 
+    def judge(self, events: Sequence[tuple[int, AlertEvent]]) -> None:
+        """Decide each trigger's route."""
+        for integration_id, event in events:
+            if event.action is Action.trigger:
+                self.decisions[id(event)] = self.triage.decide(integration_id, event)
+
     async def flap_policy(self, session: AsyncSession, integration_id: int) -> FlapPolicy:
         """The integration's own flapping thresholds, else its service's."""
         origin = self.triage.origins[integration_id]
@@ -99,41 +105,73 @@ async def ingest(
     return await ingest_many(session=session, deliveries=[Delivery(integration_id, events)], now=now)
 
 
+class Turn:
+    """A batch's place in the intake writer's pipeline (tocsin.alerts.writer), which this default, for a
+    batch on its own, ignores."""
+
+    async def begin(self, session: AsyncSession) -> None:
+        """Hold this batch's place until it commits or rolls back (the first statement of the batch)."""
+
+    def alerts_written(self) -> None:
+        """This batch has written its alert rows (or failed to): the next batch may start."""
+
+    async def settle(self, session: AsyncSession) -> None:
+        """Wait until this batch may group and commit: the batch ahead has committed or rolled back."""
+
+
+ALONE = Turn()
+
+
 async def ingest_many(
-    *, session: AsyncSession, deliveries: Sequence[Delivery], now: datetime, routing: bool = True
+    *,
+    session: AsyncSession,
+    deliveries: Sequence[Delivery],
+    now: datetime,
+    routing: bool = True,
+    turn: Turn = ALONE,
 ) -> IngestResult:
     """Apply many deliveries as if one after the other, in a few bulk statements rather than one per event,
     then route and group what they did. `routing=False` only stores the alerts (no rules, windows,
     flapping or incidents): the intake writer's last resort when routing itself fails, so that what a
     sender delivered is never refused for it."""
+    await turn.begin(session)
     result = IngestResult()
     events = [(d.integration_id, e) for d in deliveries for e in d.events]
-    events = await _drop_repeats(session, events, now, result)
     checked_in = sorted({d.integration_id for d in deliveries if d.checkin})
     if not events and not checked_in:
+        turn.alerts_written()
         return result
     triggers = routing and any(e.action is Action.trigger for _, e in events)
     ctx = _Context(await triage.load(session, {i for i, _ in events} | set(checked_in), now, rules=triggers))
     if triggers:
-        events = _judge(ctx, events, result)
-        judged = [(i, e, d) for i, e in events if (d := ctx.decision(e)) is not None]
+        ctx.judge(events)
+        judged = [(i, e, d) for i, e in events if (d := ctx.decision(e)) is not None and not d.dropped]
         ctx.prepared = await grouping.prepare(session, judged, now)
-    batch = Batch(urgencies=dict(ctx.prepared.urgencies))
-    for steps in plan(events):
-        await _trigger(session, ctx, [s for s in steps if s.action is Action.trigger], now, result, batch)
-        await _acknowledge(
-            session, [s.key for s in steps if s.action is Action.acknowledge], now, result, batch
-        )
-        resolving = [s.key for s in steps if s.action is Action.resolve]
-        if resolving:
-            policies = {k[0]: await ctx.flap_policy(session, k[0]) for k in resolving} if routing else {}
-            outcome = await resolve(session, resolving, now, policies)
-            result.resolved += [t.alert_id for t in outcome if t.did is Did.resolved]
-            result.flapping += [t.alert_id for t in outcome if t.did is Did.flapping]
-            batch.touches += outcome
+    batch = Batch()
+    try:
+        events = await _drop_repeats(session, events, now, result)
+        if triggers:
+            events = _drop_by_rules(ctx, events, result)
+        for steps in plan(events):
+            await _trigger(session, ctx, [s for s in steps if s.action is Action.trigger], now, result, batch)
+            await _acknowledge(
+                session, [s.key for s in steps if s.action is Action.acknowledge], now, result, batch
+            )
+            resolving = [s.key for s in steps if s.action is Action.resolve]
+            if resolving:
+                policies = {k[0]: await ctx.flap_policy(session, k[0]) for k in resolving} if routing else {}
+                outcome = await resolve(session, resolving, now, policies)
+                result.resolved += [t.alert_id for t in outcome if t.did is Did.resolved]
+                result.flapping += [t.alert_id for t in outcome if t.did is Did.flapping]
+                batch.touches += outcome
+    finally:
+        turn.alerts_written()
+    await turn.settle(session)
     if checked_in:
         await _checked_in(session, ctx.triage, checked_in, now)
     if routing:
+        await grouping.recheck(session, batch)
+        await grouping.touch_groups(session, ctx.prepared, now)
         await grouping.settle(session, batch, now)
         result.incidents_opened, result.incidents_resolved = batch.opened_incidents, batch.resolved_incidents
     elif result.opened or result.updated:  # route them as soon as routing works again
@@ -143,18 +181,16 @@ async def ingest_many(
     return result
 
 
-def _judge(
+def _drop_by_rules(
     ctx: _Context, events: list[tuple[int, AlertEvent]], result: IngestResult
 ) -> list[tuple[int, AlertEvent]]:
-    """Decide each trigger's route; drop the ones a rule drops."""
+    """The events left once the triggers a rule drops are gone (counted in `result.dropped`)."""
     kept = []
     for integration_id, event in events:
-        if event.action is Action.trigger:
-            decision = ctx.triage.decide(integration_id, event)
-            if decision.dropped:
-                result.dropped += 1
-                continue
-            ctx.decisions[id(event)] = decision
+        decision = ctx.decision(event)
+        if decision is not None and decision.dropped:
+            result.dropped += 1
+            continue
         kept.append((integration_id, event))
     return kept
 
@@ -262,8 +298,6 @@ async def _trigger(
             result.opened.append(alert_id)
             if suppressed_by is not None:
                 result.suppressed.append(alert_id)
-            if incident_id in ctx.prepared.mitigated:
-                batch.unmitigate.add(incident_id)
         else:
             result.updated.append(alert_id)
             if flapping:

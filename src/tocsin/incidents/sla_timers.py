@@ -54,7 +54,9 @@ async def _fire(ctx: EngineContext, fired: Fired, *, breach: bool) -> Outcome:
     now = utcnow()
     async with ctx.db.write() as session:
         # The incident first, as every incident change does, so a handler and a request queue in one order.
-        incident = await session.scalar(select(Incident).where(Incident.id == incident_id).with_for_update())
+        incident = await session.scalar(
+            select(Incident).where(Incident.id == incident_id).with_for_update(key_share=True)
+        )
         clock = (
             None
             if incident is None

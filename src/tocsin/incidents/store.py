@@ -106,11 +106,14 @@ async def load(session: AsyncSession, actor: Actor, ref: str | int, *, for_updat
     """The incident as `actor` may see it; NotFound (never Forbidden) when it is hidden from them.
 
     `for_update` locks the row on PostgreSQL so concurrent writers of one incident queue up (exact counters).
+    The lock is FOR NO KEY UPDATE, as PostgreSQL's own UPDATE takes: rows that merely refer to the incident
+    (alerts, timeline entries) are still inserted meanwhile, so an intake batch storing alerts of the
+    incident never waits for, nor blocks, the one ahead of it updating the incident.
     """
     incident_id = parse_ref(ref)
     stmt = select(Incident).where(Incident.id == incident_id)
     if for_update:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
     incident = await session.scalar(stmt)
     loaded = Loaded(incident) if incident is not None else None
     if loaded is not None:
