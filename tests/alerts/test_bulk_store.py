@@ -55,7 +55,11 @@ def stored(alert: object) -> tuple[object, ...]:
     return tuple(getattr(alert, n) for n in names)
 
 
-@pytest.mark.parametrize("size", [bulk_pg.COPY_FROM - 1, bulk_pg.COPY_FROM + 8], ids=["small", "bulk"])
+@pytest.mark.parametrize(
+    "size",
+    [bulk_pg.COPY_FROM - 1, bulk_pg.COPY_FROM + 8, 2 * bulk_pg.ROWS_PER_WRITE + 5],
+    ids=["small", "bulk", "bulk in several writes"],
+)
 async def test_alert_fields_are_stored_exactly_whatever_the_batch_size(
     db: Database, service_id: int, size: int
 ) -> None:

@@ -15,11 +15,14 @@ from structlog.testing import capture_logs
 
 from tests.alerts.flow import T0, alerts, am, incident, incident_list, integration, resolved, send
 from tocsin.alerts import grouping, service, writer
+from tocsin.alerts.adapters.base import Action
 from tocsin.alerts.ingest import Delivery, Turn, ingest_many
 from tocsin.alerts.writer import IntakeWriter
 from tocsin.auth.permissions import SYSTEM
 from tocsin.db import Database
-from tocsin.incidents.models import IncidentState
+from tocsin.incidents import service as incidents
+from tocsin.incidents.models import IncidentState, ResolutionCode
+from tocsin.incidents.store import NO_KEY_LOCKS
 
 pytestmark = pytest.mark.anyio
 
@@ -36,36 +39,35 @@ class Behind(Turn):
 
     def __init__(self) -> None:
         self.ahead = asyncio.Event()
+        self.waiting = asyncio.Event()
 
     async def settle(self, session: AsyncSession) -> None:
+        self.waiting.set()
         await self.ahead.wait()
 
 
-async def behind_a_closing_batch(
-    db: Database, monkeypatch: pytest.MonkeyPatch, ahead: Any, then: Any
-) -> None:
-    """Run the deliveries `ahead` up to their commit, start `then` (which reads before that commit), let
-    `ahead` commit, and let `then` finish."""
-    prepared = asyncio.Event()
+async def behind(db: Database, monkeypatch: pytest.MonkeyPatch, ahead: Delivery, then: Delivery) -> None:
+    """Apply `ahead` up to its commit, start `then` behind it, which reads what it reads before that
+    commit (and, if it acknowledges or resolves, waits for it), let `ahead` commit, and let `then` finish."""
+    turn = Behind()
     real_prepare = grouping.prepare
 
     async def prepare(*args: Any, **kwargs: Any) -> grouping.Prepared:
         found = await real_prepare(*args, **kwargs)
-        prepared.set()
+        turn.waiting.set()  # it has read the incidents it will join
         return found
 
     monkeypatch.setattr(grouping, "prepare", prepare)
-    turn = Behind()
     now = T0 + timedelta(minutes=5)
 
-    async def behind() -> None:
+    async def apply_behind() -> None:
         async with db.write() as s:
             await ingest_many(session=s, deliveries=[then], now=now, turn=turn)
 
     async with db.write() as s:
         await ingest_many(session=s, deliveries=[ahead], now=now)
-        task = asyncio.create_task(behind())
-        await asyncio.wait_for(prepared.wait(), 10)  # it read the incident before this commit
+        task = asyncio.create_task(apply_behind())
+        await asyncio.wait_for(turn.waiting.wait(), 10)
     turn.ahead.set()
     await asyncio.wait_for(task, 10)
 
@@ -76,7 +78,7 @@ async def test_an_alert_read_into_an_incident_the_batch_ahead_resolved_opens_a_n
     iid = await pg_integration(db, service_id)
     await send(db, iid, am("a"))
     [first] = await incident_list(db)
-    await behind_a_closing_batch(db, monkeypatch, Delivery(iid, [resolved("a")]), Delivery(iid, [am("b")]))
+    await behind(db, monkeypatch, Delivery(iid, [resolved("a")]), Delivery(iid, [am("b")]))
     assert (await incident(db, first.id)).state == IncidentState.resolved  # auto-resolved by the batch ahead
     [_, second] = await incident_list(db)
     assert second.state == IncidentState.new
@@ -91,10 +93,115 @@ async def test_an_alert_joining_an_incident_the_batch_ahead_mitigated_makes_it_u
         await service.put_alert_settings(session=s, actor=SYSTEM, service_id=service_id, auto_resolve=False)
     await send(db, iid, am("a"))
     [only] = await incident_list(db)
-    await behind_a_closing_batch(db, monkeypatch, Delivery(iid, [resolved("a")]), Delivery(iid, [am("b")]))
+    await behind(db, monkeypatch, Delivery(iid, [resolved("a")]), Delivery(iid, [am("b")]))
     again = await incident(db, only.id)
     assert (again.state, again.mitigated_at) == (IncidentState.new, None)
     assert {a.incident_id for a in await alerts(db)} == {only.id}
+
+
+@pytest.mark.parametrize(
+    ("action", "status"), [(Action.resolve, "resolved"), (Action.acknowledge, "acknowledged")]
+)
+async def test_resolving_or_acknowledging_an_alert_the_batch_ahead_opened_waits_for_it(
+    db: Database, service_id: int, monkeypatch: pytest.MonkeyPatch, action: Action, status: str
+) -> None:
+    iid = await pg_integration(db, service_id)
+    await behind(db, monkeypatch, Delivery(iid, [am("x")]), Delivery(iid, [am("x", action=action)]))
+    assert [a.status for a in await alerts(db)] == [status]
+
+
+async def test_a_resolve_sent_right_after_its_trigger_resolves_the_alert(
+    db: Database, service_id: int
+) -> None:
+    iid = await pg_integration(db, service_id)
+    intake = IntakeWriter(db)
+    intake.start()
+    try:
+        for i in range(30):  # the trigger's batch is still committing when the resolve's batch forms
+            trigger = asyncio.create_task(intake.submit(Delivery(iid, [am(f"k{i}")])))
+            await asyncio.sleep(0.002)
+            await asyncio.gather(trigger, intake.submit(Delivery(iid, [resolved(f"k{i}")])))
+    finally:
+        await intake.stop()
+    assert [a.dedup_key for a in await alerts(db) if a.status != "resolved"] == []
+
+
+@pytest.mark.parametrize("light", [False, True], ids=["a person", "intake in another process"])
+async def test_whoever_resolves_the_incident_meanwhile_resolves_the_alert_joining_it(
+    db: Database, service_id: int, monkeypatch: pytest.MonkeyPatch, light: bool
+) -> None:
+    """A person's lock on the incident waits for the alert's insert; a batch behind another in a second
+    process locks it FOR NO KEY UPDATE, which does not: the recheck's lock makes it wait all the same."""
+    iid = await pg_integration(db, service_id)
+    await send(db, iid, am("a"))
+    [opened] = await incident_list(db)
+    paused, release = asyncio.Event(), asyncio.Event()
+    real_settle = grouping.settle
+
+    async def settle(*args: Any, **kwargs: Any) -> None:
+        paused.set()  # the alert is stored with the incident, which was rechecked open
+        await release.wait()
+        await real_settle(*args, **kwargs)
+
+    monkeypatch.setattr(grouping, "settle", settle)
+    now = T0 + timedelta(minutes=1)
+
+    async def intake() -> None:
+        async with db.write() as s:
+            await ingest_many(session=s, deliveries=[Delivery(iid, [am("b")])], now=now)
+
+    async def person() -> None:
+        async with db.write() as s:
+            s.info[NO_KEY_LOCKS] = light
+            await incidents.transition(
+                session=s,
+                actor=SYSTEM,
+                ref=opened.id,
+                target=IncidentState.resolved,
+                resolution_code=ResolutionCode.solution_provided,
+                resolution_summary="done",
+                now=now,
+            )
+
+    storing = asyncio.create_task(intake())
+    await asyncio.wait_for(paused.wait(), 10)
+    resolving = asyncio.create_task(person())
+    await asyncio.sleep(0.3)
+    assert not resolving.done()  # it waits for the alert's commit
+    release.set()
+    await asyncio.wait_for(asyncio.gather(storing, resolving), 10)
+    assert [(a.dedup_key, a.status) for a in await alerts(db)] == [("a", "resolved"), ("b", "resolved")]
+
+
+async def test_when_the_batch_ahead_fails_the_one_behind_waits_for_its_retry(
+    db: Database, service_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    iid = await pg_integration(db, service_id)
+    await send(db, iid, am("x"))
+    real_settle = grouping.settle
+    calls = 0
+    settling = asyncio.Event()
+
+    async def settle(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the batch ahead fails late, as a deadlock victim would
+            settling.set()
+            await asyncio.sleep(0.3)  # while the batch behind forms and stores its alert
+            raise RuntimeError("chosen as the deadlock victim")
+        await real_settle(*args, **kwargs)
+
+    monkeypatch.setattr(grouping, "settle", settle)
+    intake = IntakeWriter(db)
+    intake.start()
+    try:
+        ahead = asyncio.create_task(intake.submit(Delivery(iid, [resolved("x")])))
+        await asyncio.wait_for(settling.wait(), 10)
+        await asyncio.wait_for(asyncio.gather(ahead, intake.submit(Delivery(iid, [am("x")]))), 20)
+    finally:
+        await intake.stop()
+    # x resolved (the retried batch ahead), then triggered again (the batch behind): a new alert
+    assert [(a.dedup_key, a.status) for a in await alerts(db)] == [("x", "resolved"), ("x", "triggered")]
 
 
 class Contains(str):

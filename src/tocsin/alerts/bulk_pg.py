@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from sqlalchemy import BigInteger, ColumnElement, String, Table, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,7 +37,6 @@ _COLUMNS = (
     "suppressed_reason",
     "incident_id",
 )
-_JSON = {"labels", "links", "details", "raw"}
 _CREATE = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} (integration_id bigint, dedup_key text, summary text, "
     "severity text, source text, labels jsonb, links jsonb, details jsonb, raw jsonb, count integer, "
@@ -70,6 +68,47 @@ _UPSERT = (
 
 Returned = tuple[int, int, str, int, int | None, str | None, bool]
 
+# COPY's text format, formatted here rather than by psycopg's row writer (a third of the time): a tab between
+# columns, \N for NULL, and backslash, tab, newline and carriage return escaped in text. JSON as orjson and
+# json write it holds no control characters, so only its backslashes need doubling.
+ROWS_PER_WRITE = 64
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
+
+
+def _text(value: str | None) -> str:
+    return _NULL if value is None else value.translate(_ESCAPES)
+
+
+def _json(value: Any) -> str:
+    return json_dumps(value).replace("\\", "\\\\")
+
+
+def _line(row: dict[str, Any]) -> str:
+    """One row of the stage, in _COLUMNS order."""
+    started, incident = row["started_at"], row["incident_id"]
+    return (
+        "\t".join(
+            (
+                str(row["integration_id"]),
+                _text(row["dedup_key"]),
+                _text(row["summary"]),
+                _text(row["severity"]),
+                _text(row["source"]),
+                _json(row["labels"]),
+                _json(row["links"]),
+                _json(row["details"]),
+                _json(row["raw"]),
+                str(row["count"]),
+                _NULL if started is None else started.isoformat(),
+                _text(row["suppressed_by"]),
+                _text(row["suppressed_reason"]),
+                _NULL if incident is None else str(incident),
+            )
+        )
+        + "\n"
+    )
+
 
 async def copy_upsert(session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime) -> list[Returned]:
     """Open or refresh one alert per row (each row a distinct key); (id, integration, key, count, incident,
@@ -93,8 +132,9 @@ async def _copy_upsert(
             await cursor.execute(_CREATE)
             on_commit(session, lambda: raw.info.__setitem__(_CREATED, True))  # a rollback drops it again
         async with cursor.copy(f"COPY {STAGE} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                await copy.write_row([Jsonb(row[c], json_dumps) if c in _JSON else row[c] for c in _COLUMNS])
+            # Written a few rows at a time, so the server parses them while the next ones are formatted.
+            for start in range(0, len(rows), ROWS_PER_WRITE):
+                await copy.write("".join(map(_line, rows[start : start + ROWS_PER_WRITE])))
         await cursor.execute(_UPSERT, {"now": now})
         return [
             (int(r[0]), int(r[1]), str(r[2]), int(r[3]), r[4], r[5], bool(r[6]))

@@ -172,11 +172,16 @@ async def recheck(session: AsyncSession, batch: Batch) -> None:
     joined = {t.incident_id for t in batch.touches if t.did is Did.triggered and t.incident_id is not None}
     if not joined:
         return
-    rows = await session.execute(
-        select(_INCIDENTS.c.id, _INCIDENTS.c.state, _INCIDENTS.c.mitigated_at, _INCIDENTS.c.urgency).where(
-            _INCIDENTS.c.id.in_(sorted(joined))
-        )
+    stmt = (
+        select(_INCIDENTS.c.id, _INCIDENTS.c.state, _INCIDENTS.c.mitigated_at, _INCIDENTS.c.urgency)
+        .where(_INCIDENTS.c.id.in_(sorted(joined)))
+        .order_by(_INCIDENTS.c.id)
     )
+    if dialect_of(session) == "postgresql":
+        # Locked, so that whoever closes one of them either has committed (it is seen closed here) or waits
+        # for this commit (and then sees these alerts: resolving an incident resolves its open alerts).
+        stmt = stmt.with_for_update(key_share=True)
+    rows = await session.execute(stmt)
     open_now = {int(r[0]): r for r in rows if r[1] in OPEN_STATES}
     for t in batch.touches:
         if t.did is not Did.triggered or t.incident_id is None:

@@ -77,12 +77,6 @@ class _Context:
     def decision(self, event: AlertEvent) -> Decision | None:
         return self.decisions.get(id(event))
 
-    def judge(self, events: Sequence[tuple[int, AlertEvent]]) -> None:
-        """Decide each trigger's route."""
-        for integration_id, event in events:
-            if event.action is Action.trigger:
-                self.decisions[id(event)] = self.triage.decide(integration_id, event)
-
     async def flap_policy(self, session: AsyncSession, integration_id: int) -> FlapPolicy:
         """The integration's own flapping thresholds, else its service's."""
         origin = self.triage.origins[integration_id]
@@ -116,7 +110,12 @@ class Turn:
         """This batch has written its alert rows (or failed to): the next batch may start."""
 
     async def settle(self, session: AsyncSession) -> None:
-        """Wait until this batch may group and commit: the batch ahead has committed or rolled back."""
+        """Wait until the batch ahead has committed, or raise Restart if it rolled back."""
+
+
+class Restart(Exception):
+    """The batch ahead rolled back: this one rolls back too, and is applied again after that one's
+    deliveries have been retried, so that deliveries are still applied in the order they arrived."""
 
 
 ALONE = Turn()
@@ -137,6 +136,7 @@ async def ingest_many(
     await turn.begin(session)
     result = IngestResult()
     events = [(d.integration_id, e) for d in deliveries for e in d.events]
+    events = await _drop_repeats(session, events, now, result)
     checked_in = sorted({d.integration_id for d in deliveries if d.checkin})
     if not events and not checked_in:
         turn.alerts_written()
@@ -144,14 +144,16 @@ async def ingest_many(
     triggers = routing and any(e.action is Action.trigger for _, e in events)
     ctx = _Context(await triage.load(session, {i for i, _ in events} | set(checked_in), now, rules=triggers))
     if triggers:
-        ctx.judge(events)
-        judged = [(i, e, d) for i, e in events if (d := ctx.decision(e)) is not None and not d.dropped]
+        events = _judge(ctx, events, result)
+        judged = [(i, e, d) for i, e in events if (d := ctx.decision(e)) is not None]
         ctx.prepared = await grouping.prepare(session, judged, now)
     batch = Batch()
+    # Triggers are upserts, which wait for the batch ahead's uncommitted alert rows; acknowledging and
+    # resolving read alert rows, which would not see them: those wait until the batch ahead has committed.
+    ordered = any(e.action is not Action.trigger for _, e in events)
     try:
-        events = await _drop_repeats(session, events, now, result)
-        if triggers:
-            events = _drop_by_rules(ctx, events, result)
+        if ordered:
+            await turn.settle(session)
         for steps in plan(events):
             await _trigger(session, ctx, [s for s in steps if s.action is Action.trigger], now, result, batch)
             await _acknowledge(
@@ -166,7 +168,8 @@ async def ingest_many(
                 batch.touches += outcome
     finally:
         turn.alerts_written()
-    await turn.settle(session)
+    if not ordered:
+        await turn.settle(session)
     if checked_in:
         await _checked_in(session, ctx.triage, checked_in, now)
     if routing:
@@ -181,16 +184,18 @@ async def ingest_many(
     return result
 
 
-def _drop_by_rules(
+def _judge(
     ctx: _Context, events: list[tuple[int, AlertEvent]], result: IngestResult
 ) -> list[tuple[int, AlertEvent]]:
-    """The events left once the triggers a rule drops are gone (counted in `result.dropped`)."""
+    """Decide each trigger's route; drop the ones a rule drops."""
     kept = []
     for integration_id, event in events:
-        decision = ctx.decision(event)
-        if decision is not None and decision.dropped:
-            result.dropped += 1
-            continue
+        if event.action is Action.trigger:
+            decision = ctx.triage.decide(integration_id, event)
+            if decision.dropped:
+                result.dropped += 1
+                continue
+            ctx.decisions[id(event)] = decision
         kept.append((integration_id, event))
     return kept
 

@@ -8,11 +8,12 @@ fails is stored without routing (no rules, grouping or incidents) rather than re
 delivered must not be lost to a routing fault. Its alerts are grouped when they are next sent.
 
 On PostgreSQL two batches overlap, each on its own connection: once a batch has written its alert rows,
-the next one starts (reads its rules and groups, stores its alerts) while the first groups its alerts
-into incidents and commits. The next one groups only after the first has ended (`_Turn`), so the two never
-wait on each other for group or incident rows, and it confirms what it read before then
-(`grouping.recheck`). That keeps PostgreSQL busy while Python prepares a batch, and the other way round:
-about a third more alerts a second in a storm. SQLite has a single writer: its batches follow each other.
+the next one starts (reads its rules and groups, stores its triggers) while the first groups its alerts
+into incidents and commits. The next one acknowledges, resolves and groups only after the first has
+committed (`_Turn`), and confirms the incidents it read before then (`grouping.recheck`); if the first
+rolled back, the next one is applied again after the first's retries. That keeps PostgreSQL busy while
+Python prepares a batch, and the other way round: about a quarter more alerts a second in a storm. SQLite
+has a single writer: its batches follow each other.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.alerts.ingest import ALONE, Delivery, Turn, ingest_many
+from tocsin.alerts.ingest import ALONE, Delivery, Restart, Turn, ingest_many
 from tocsin.db import Database, utcnow
+from tocsin.incidents.store import NO_KEY_LOCKS
 
 log = structlog.get_logger(__name__)
 # Advisory locks of the two-integer form (a space and a key), apart from the audit chain's single-bigint lock.
@@ -123,19 +125,37 @@ class IntakeWriter:
 
     async def _commit(self, batch: list[_Pending], turn: _Turn) -> None:
         try:
-            await self._apply(batch, turn=turn)
-        except Exception as exc:  # any failure of the shared transaction: isolate it below
-            turn.end()  # the batch behind need not wait for these retries
-            log.warning(
-                "intake batch failed; retrying its deliveries one by one", size=len(batch), error=repr(exc)
-            )
-            for pending in batch:
-                await self._commit_alone(pending)
-            return
+            try:
+                await self._apply(batch, turn=turn)
+            except Exception as exc:  # any failure of the shared transaction: isolate it below
+                turn.failed()
+                await turn.behind_the_batch_ahead()  # whose retries come first
+                if isinstance(exc, Restart):
+                    await self._commit_again(batch)
+                else:
+                    await self._commit_one_by_one(batch, exc)
+                return
+            turn.committed()
         finally:
             turn.end()
         for pending in batch:
             _succeed(pending)
+
+    async def _commit_again(self, batch: list[_Pending]) -> None:
+        try:
+            await self._apply(batch)
+        except Exception as exc:
+            await self._commit_one_by_one(batch, exc)
+            return
+        for pending in batch:
+            _succeed(pending)
+
+    async def _commit_one_by_one(self, batch: list[_Pending], exc: Exception) -> None:
+        log.warning(
+            "intake batch failed; retrying its deliveries one by one", size=len(batch), error=repr(exc)
+        )
+        for pending in batch:
+            await self._commit_alone(pending)
 
     async def _commit_alone(self, pending: _Pending) -> None:
         try:
@@ -155,20 +175,23 @@ class IntakeWriter:
 
 
 class _Turn(Turn):
-    """A batch's place, as a PostgreSQL advisory lock: the batch behind waits for the one ahead by asking
-    for that lock, so that every wait between the two is one PostgreSQL sees, and a deadlock through them
-    (the batch ahead waiting for a row the batch behind holds) is detected and broken in a second like
-    any other, its batch retried."""
+    """A batch's place. On PostgreSQL it is an advisory lock the batch holds from its first statement: the
+    batch behind waits for the one ahead by asking for that lock, so every wait between the two is one
+    PostgreSQL sees, and a deadlock through them (the batch ahead waiting for a row the batch behind
+    holds) is detected and broken in a second like any other. If the batch ahead rolled back, the one
+    behind rolls back too (Restart) and is applied again once the one ahead has been retried."""
 
     def __init__(self, previous: _Turn | None, *, held: bool) -> None:
         loop = asyncio.get_running_loop()
         self.previous, self.held = previous, held
         self.token = secrets.randbits(31)  # distinct among the batches in flight, in every process
-        self.written: asyncio.Future[None] = loop.create_future()
-        self.ended: asyncio.Future[None] = loop.create_future()
+        self.written: asyncio.Future[None] = loop.create_future()  # its alert rows are written
+        self.outcome: asyncio.Future[bool] = loop.create_future()  # its transaction committed, or not
+        self.ended: asyncio.Future[None] = loop.create_future()  # its deliveries are answered
 
     async def begin(self, session: AsyncSession) -> None:
         if self.held:
+            session.info[NO_KEY_LOCKS] = True
             await session.execute(_HOLD, {"space": LOCK_SPACE, "token": self.token})
 
     def alerts_written(self) -> None:
@@ -176,13 +199,33 @@ class _Turn(Turn):
             self.written.set_result(None)
 
     async def settle(self, session: AsyncSession) -> None:
+        ahead = self.previous
+        if ahead is None:
+            return
+        await session.execute(_AWAIT, {"space": LOCK_SPACE, "token": ahead.token})
+        # Its transaction has ended: whether it committed is known at once (no lock stands in the way).
+        if not await asyncio.shield(ahead.outcome):
+            raise Restart
+
+    async def behind_the_batch_ahead(self) -> None:
         if self.previous is not None:
-            await session.execute(_AWAIT, {"space": LOCK_SPACE, "token": self.previous.token})
+            await asyncio.shield(self.previous.ended)
+
+    def committed(self) -> None:
+        self._decide(True)
+
+    def failed(self) -> None:
+        self.alerts_written()
+        self._decide(False)
 
     def end(self) -> None:
-        self.alerts_written()
+        self.failed()  # where nothing was decided yet (cancelled): not committed
         if not self.ended.done():
             self.ended.set_result(None)
+
+    def _decide(self, committed: bool) -> None:
+        if not self.outcome.done():
+            self.outcome.set_result(committed)
 
 
 def _succeed(pending: _Pending) -> None:

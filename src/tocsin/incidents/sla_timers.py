@@ -54,9 +54,7 @@ async def _fire(ctx: EngineContext, fired: Fired, *, breach: bool) -> Outcome:
     now = utcnow()
     async with ctx.db.write() as session:
         # The incident first, as every incident change does, so a handler and a request queue in one order.
-        incident = await session.scalar(
-            select(Incident).where(Incident.id == incident_id).with_for_update(key_share=True)
-        )
+        incident = await session.scalar(select(Incident).where(Incident.id == incident_id).with_for_update())
         clock = (
             None
             if incident is None

@@ -102,18 +102,24 @@ async def services_of(session: AsyncSession, incident_ids: Sequence[int]) -> dic
     return out
 
 
+# A session flag: lock incidents FOR NO KEY UPDATE, which lets other transactions insert rows that refer to
+# them meanwhile. Intake batches running behind one another set it: the batch behind stores alerts of an
+# incident the batch ahead may be updating, and rechecks that incident once the one ahead has committed.
+NO_KEY_LOCKS = "tocsin_incident_no_key_locks"
+
+
 async def load(session: AsyncSession, actor: Actor, ref: str | int, *, for_update: bool = False) -> Loaded:
     """The incident as `actor` may see it; NotFound (never Forbidden) when it is hidden from them.
 
     `for_update` locks the row on PostgreSQL so concurrent writers of one incident queue up (exact counters).
-    The lock is FOR NO KEY UPDATE, as PostgreSQL's own UPDATE takes: rows that merely refer to the incident
-    (alerts, timeline entries) are still inserted meanwhile, so an intake batch storing alerts of the
-    incident never waits for, nor blocks, the one ahead of it updating the incident.
+    The lock is FOR UPDATE, which also waits for transactions inserting rows that refer to the incident
+    (alerts, child incidents...), unless the session says `NO_KEY_LOCKS` (see tocsin.alerts.writer).
     """
     incident_id = parse_ref(ref)
     stmt = select(Incident).where(Incident.id == incident_id)
     if for_update:
-        stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
+        no_key = bool(session.info.get(NO_KEY_LOCKS))
+        stmt = stmt.with_for_update(key_share=no_key).execution_options(populate_existing=True)
     incident = await session.scalar(stmt)
     loaded = Loaded(incident) if incident is not None else None
     if loaded is not None:

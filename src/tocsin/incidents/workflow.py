@@ -171,7 +171,7 @@ async def _resolve_children(session: AsyncSession, actor: Actor, parent: Inciden
                 select(Incident)
                 .where(Incident.parent_id == p.id, Incident.state.in_(sorted(lifecycle.OPEN_STATES)))
                 .order_by(Incident.id)
-                .with_for_update(key_share=True)
+                .with_for_update()
             )
         )
         for child in children:
