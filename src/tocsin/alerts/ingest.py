@@ -150,12 +150,13 @@ async def ingest_many(
     batch = Batch()
     # Triggers are upserts, which wait for the batch ahead's uncommitted alert rows; acknowledging and
     # resolving read alert rows, which would not see them: those wait until the batch ahead has committed.
-    ordered = any(e.action is not Action.trigger for _, e in events)
+    settled = False
     try:
-        if ordered:
-            await turn.settle(session)
         for steps in plan(events):
             await _trigger(session, ctx, [s for s in steps if s.action is Action.trigger], now, result, batch)
+            if not settled and any(s.action is not Action.trigger for s in steps):
+                await turn.settle(session)
+                settled = True
             await _acknowledge(
                 session, [s.key for s in steps if s.action is Action.acknowledge], now, result, batch
             )
@@ -168,7 +169,7 @@ async def ingest_many(
                 batch.touches += outcome
     finally:
         turn.alerts_written()
-    if not ordered:
+    if not settled:
         await turn.settle(session)
     if checked_in:
         await _checked_in(session, ctx.triage, checked_in, now)

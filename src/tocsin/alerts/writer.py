@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts.ingest import ALONE, Delivery, Restart, Turn, ingest_many
-from tocsin.db import Database, utcnow
+from tocsin.db import Database, on_commit, utcnow
 from tocsin.incidents.store import NO_KEY_LOCKS
 
 log = structlog.get_logger(__name__)
@@ -109,6 +109,8 @@ class IntakeWriter:
                 await turn.written
                 if previous is not None:
                     await previous.ended
+                if turn.outcome.done() and not turn.outcome.result():
+                    await turn.ended  # the next batch goes after this one's retries, not into a restart
             previous = turn
         if running:
             await asyncio.gather(*running)
@@ -128,9 +130,15 @@ class IntakeWriter:
             try:
                 await self._apply(batch, turn=turn)
             except Exception as exc:  # any failure of the shared transaction: isolate it below
+                if turn.outcome.done() and turn.outcome.result():  # it failed after its commit
+                    log.error("intake batch failed after its commit", size=len(batch), error=repr(exc))
+                    for pending in batch:
+                        _succeed(pending)
+                    return
                 turn.failed()
                 await turn.behind_the_batch_ahead()  # whose retries come first
                 if isinstance(exc, Restart):
+                    log.debug("intake batch applied again after the batch ahead", size=len(batch))
                     await self._commit_again(batch)
                 else:
                     await self._commit_one_by_one(batch, exc)
@@ -190,6 +198,7 @@ class _Turn(Turn):
         self.ended: asyncio.Future[None] = loop.create_future()  # its deliveries are answered
 
     async def begin(self, session: AsyncSession) -> None:
+        on_commit(session, self.committed)  # known even if something after the commit fails
         if self.held:
             session.info[NO_KEY_LOCKS] = True
             await session.execute(_HOLD, {"space": LOCK_SPACE, "token": self.token})
@@ -200,7 +209,7 @@ class _Turn(Turn):
 
     async def settle(self, session: AsyncSession) -> None:
         ahead = self.previous
-        if ahead is None:
+        if ahead is None or ahead.ended.done():  # its deliveries are all committed or given up
             return
         await session.execute(_AWAIT, {"space": LOCK_SPACE, "token": ahead.token})
         # Its transaction has ended: whether it committed is known at once (no lock stands in the way).
