@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts import service
 from tocsin.alerts.adapters.base import Action, AlertEvent
@@ -14,7 +15,7 @@ from tocsin.auth.permissions import SYSTEM
 from tocsin.catalog import service as catalog
 from tocsin.db import Database
 from tocsin.incidents import service as incidents
-from tocsin.incidents.models import EntryKind, Incident, TimelineEntry
+from tocsin.incidents.models import EntryKind, Incident, IncidentState, ResolutionCode, TimelineEntry
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -103,3 +104,16 @@ async def services_of(db: Database, incident_id: int) -> list[int]:
     async with db.read() as s:
         view = await incidents.get_detail(session=s, actor=SYSTEM, ref=incident_id)
     return list(view.service_ids)
+
+
+async def resolve_incident(session: AsyncSession, incident_id: int, now: datetime | None = None) -> None:
+    """A person resolves the incident (which resolves its open alerts)."""
+    await incidents.transition(
+        session=session,
+        actor=SYSTEM,
+        ref=incident_id,
+        target=IncidentState.resolved,
+        resolution_code=ResolutionCode.workaround_provided,
+        resolution_summary="restarted",
+        now=now,
+    )

@@ -17,6 +17,7 @@ from tests.alerts.flow import (
     incident_list,
     integration,
     new_service,
+    resolve_incident,
     resolved,
     send,
     services_of,
@@ -217,14 +218,7 @@ async def test_an_incident_resolved_by_a_person_resolves_its_open_alerts(
     await send(db, iid, am("a"), am("b"))
     [opened] = await incident_list(db)
     async with db.write() as s:
-        await incidents.transition(
-            session=s,
-            actor=SYSTEM,
-            ref=opened.id,
-            target=IncidentState.resolved,
-            resolution_code=ResolutionCode.workaround_provided,
-            resolution_summary="restarted",
-        )
+        await resolve_incident(s, opened.id)
     assert {a.status for a in await alerts(db)} == {AlertStatus.resolved}
     assert (await alert_entries(db, opened.id))[-1].text == "2 open alert(s) resolved with the incident"
     result = await send(db, iid, am("a"), now=T0 + timedelta(minutes=1))

@@ -13,15 +13,24 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.testing import capture_logs
 
-from tests.alerts.flow import T0, alerts, am, incident, incident_list, integration, resolved, send
+from tests.alerts.flow import (
+    T0,
+    alerts,
+    am,
+    incident,
+    incident_list,
+    integration,
+    resolve_incident,
+    resolved,
+    send,
+)
 from tocsin.alerts import grouping, service, writer
 from tocsin.alerts.adapters.base import Action
 from tocsin.alerts.ingest import Delivery, Turn, ingest_many
 from tocsin.alerts.writer import IntakeWriter
 from tocsin.auth.permissions import SYSTEM
 from tocsin.db import Database
-from tocsin.incidents import service as incidents
-from tocsin.incidents.models import IncidentState, ResolutionCode
+from tocsin.incidents.models import IncidentState
 from tocsin.incidents.store import NO_KEY_LOCKS
 
 pytestmark = pytest.mark.anyio
@@ -153,15 +162,7 @@ async def test_whoever_resolves_the_incident_meanwhile_resolves_the_alert_joinin
     async def person() -> None:
         async with db.write() as s:
             s.info[NO_KEY_LOCKS] = light
-            await incidents.transition(
-                session=s,
-                actor=SYSTEM,
-                ref=opened.id,
-                target=IncidentState.resolved,
-                resolution_code=ResolutionCode.solution_provided,
-                resolution_summary="done",
-                now=now,
-            )
+            await resolve_incident(s, opened.id, now)
 
     storing = asyncio.create_task(intake())
     await asyncio.wait_for(paused.wait(), 10)

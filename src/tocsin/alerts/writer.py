@@ -143,7 +143,6 @@ class IntakeWriter:
                 else:
                     await self._commit_one_by_one(batch, exc)
                 return
-            turn.committed()
         finally:
             turn.end()
         for pending in batch:
@@ -198,7 +197,7 @@ class _Turn(Turn):
         self.ended: asyncio.Future[None] = loop.create_future()  # its deliveries are answered
 
     async def begin(self, session: AsyncSession) -> None:
-        on_commit(session, self.committed)  # known even if something after the commit fails
+        on_commit(session, self.committed)  # known as soon as it commits, whatever fails after
         if self.held:
             session.info[NO_KEY_LOCKS] = True
             await session.execute(_HOLD, {"space": LOCK_SPACE, "token": self.token})
